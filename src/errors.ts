@@ -1,0 +1,78 @@
+/**
+ * One error hierarchy for p2pnode. Every error has a stable string `code`
+ * (documented in docs/errors.md, enforced by test/errors.test.ts) and a `name`.
+ * A `Symbol.for` brand keeps `isP2PError` true across two loaded copies.
+ */
+const kBrand = Symbol.for("p2pnode.error");
+
+export class P2PError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+    (this as unknown as Record<symbol, boolean>)[kBrand] = true;
+  }
+}
+
+export function isP2PError(err: unknown): err is P2PError {
+  return typeof err === "object" && err !== null && (err as Record<symbol, unknown>)[kBrand] === true;
+}
+
+type Opts = { cause?: unknown };
+const def = (code: string) =>
+  class extends P2PError {
+    static readonly code = code;
+    constructor(message: string, options?: Opts) {
+      super(code, message, options);
+    }
+  };
+
+/** A caller passed an option or argument that is not valid. */
+export class InvalidArgumentError extends def("P2P_ERR_INVALID_ARGUMENT") {}
+/** An address string could not be parsed, was tampered with, or has expired. */
+export class AddressError extends def("P2P_ERR_ADDRESS") {}
+/** The peer proved an identity other than the one its address names. */
+export class PeerIdentityError extends def("P2P_ERR_PEER_IDENTITY") {}
+/** The secure handshake failed: bad message, bad signature, wrong version. */
+export class HandshakeError extends def("P2P_ERR_HANDSHAKE") {}
+/** A frame on a pipe was malformed, forged, or could not be decrypted. */
+export class FrameError extends def("P2P_ERR_FRAME") {}
+/** A message or frame is larger than the configured maximum. */
+export class MessageTooLargeError extends def("P2P_ERR_MESSAGE_TOO_LARGE") {}
+/** The pipe is closed; nothing more can be sent or received on it. */
+export class PipeClosedError extends def("P2P_ERR_PIPE_CLOSED") {}
+/** The peer stopped answering (no frame within the dead-peer timeout). */
+export class PeerTimeoutError extends def("P2P_ERR_PEER_TIMEOUT") {}
+/** A wait ran past its timeout. */
+export class TimeoutError extends def("P2P_ERR_TIMEOUT") {}
+/** The operation was aborted through its AbortSignal or by close(). */
+export class AbortError extends def("P2P_ERR_ABORTED") {}
+/** Every strategy failed; `errors` holds each strategy's own failure. */
+export class ConnectError extends def("P2P_ERR_CONNECT") {
+  errors: Error[] = [];
+}
+/** A strategy could not connect (unreachable, refused, timed out). */
+export class DialError extends def("P2P_ERR_DIAL") {}
+/** The node is closed or not started. */
+export class NodeClosedError extends def("P2P_ERR_NODE_CLOSED") {}
+/** The identity key file could not be read or is not an Ed25519 key. */
+export class IdentityError extends def("P2P_ERR_IDENTITY") {}
+/** A socket was about to reach an address the network guard forbids (tests). */
+export class NetworkGuardError extends def("P2P_ERR_NETWORK_GUARD") {}
+/** A STUN message was malformed or a STUN transaction failed. */
+export class StunError extends def("P2P_ERR_STUN") {}
+/** A signaling message was rejected or a signaling request failed. */
+export class SignalingError extends def("P2P_ERR_SIGNALING") {}
+/** The peer refused the request (access control or rate limit). */
+export class RefusedError extends def("P2P_ERR_REFUSED") {}
+
+/** Wire error codes carried inside frames and signaling replies (not JS errors). */
+export enum WireError {
+  NONE = 0,
+  PROTOCOL = 1,
+  TOO_LARGE = 2,
+  SHUTDOWN = 3,
+  REFUSED = 4,
+  DIAL_FAILED = 5,
+}

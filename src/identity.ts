@@ -1,0 +1,126 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { chmod, readFile, writeFile } from "node:fs/promises";
+import { edwardsToMontgomeryPriv, edwardsToMontgomeryPub } from "@noble/curves/ed25519";
+import { base32Decode, base32Encode } from "./encoding.ts";
+import { IdentityError, InvalidArgumentError } from "./errors.ts";
+
+/** A node id: the node's raw Ed25519 public key, base32 (52 characters). */
+export type NodeId = string;
+
+const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
+const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+
+/** Encodes a raw 32-byte Ed25519 public key as a node id. */
+export function idFromPublicKey(raw: Uint8Array): NodeId {
+  if (raw.length !== 32) throw new InvalidArgumentError("an Ed25519 public key is 32 bytes");
+  return base32Encode(raw);
+}
+
+/** Decodes a node id to its raw public key; throws InvalidArgumentError if it is not one. */
+export function publicKeyFromId(id: string): Uint8Array {
+  const raw = typeof id === "string" && id.length === 52 ? base32Decode(id) : null;
+  if (!raw || raw.length !== 32) throw new InvalidArgumentError(`not a node id: ${JSON.stringify(String(id).slice(0, 60))}`);
+  return raw;
+}
+
+export function isNodeId(id: unknown): id is NodeId {
+  if (typeof id !== "string" || id.length !== 52) return false;
+  const raw = base32Decode(id);
+  return raw !== null && raw.length === 32;
+}
+
+function edPublicKeyObject(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
+}
+
+/** Verifies an Ed25519 signature by the node whose id (or raw key) is given. Never throws. */
+export function verifySignature(id: NodeId | Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    const raw = typeof id === "string" ? publicKeyFromId(id) : id;
+    return signature.length === 64 && verify(null, data, edPublicKeyObject(raw), signature);
+  } catch {
+    return false;
+  }
+}
+
+/** X25519 public key (KeyObject) of a node id, for encrypting to the node (signaling). */
+export function x25519KeyFromId(id: NodeId): KeyObject {
+  const mont = edwardsToMontgomeryPub(publicKeyFromId(id));
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, Buffer.from(mont)]), format: "der", type: "spki" });
+}
+
+/** A node's long-term identity: an Ed25519 key pair. */
+export class Identity {
+  readonly id: NodeId;
+  readonly publicKey: Uint8Array;
+  readonly #privateKey: KeyObject;
+  #x25519?: KeyObject;
+
+  private constructor(privateKey: KeyObject) {
+    if (privateKey.asymmetricKeyType !== "ed25519") throw new IdentityError("the identity key is not an Ed25519 key");
+    this.#privateKey = privateKey;
+    const der = createPublicKey(privateKey).export({ format: "der", type: "spki" });
+    this.publicKey = new Uint8Array(der.subarray(der.length - 32));
+    this.id = idFromPublicKey(this.publicKey);
+  }
+
+  static generate(): Identity {
+    return new Identity(generateKeyPairSync("ed25519").privateKey);
+  }
+
+  static fromPem(pem: string): Identity {
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(pem);
+    } catch (err) {
+      throw new IdentityError("could not read the identity key: not a PEM private key", { cause: err });
+    }
+    return new Identity(key);
+  }
+
+  /** Loads the key from `path`, or, if the file does not exist, generates one and saves it (mode 0600). */
+  static async loadOrCreate(path: string): Promise<Identity> {
+    let pem: string | undefined;
+    try {
+      pem = await readFile(path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw new IdentityError(`could not read the identity file ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (pem !== undefined) return Identity.fromPem(pem);
+    const identity = Identity.generate();
+    await identity.save(path);
+    return identity;
+  }
+
+  /** Saves the private key as PKCS#8 PEM with mode 0600; refuses to overwrite an existing file. */
+  async save(path: string): Promise<void> {
+    try {
+      await writeFile(path, this.toPem(), { mode: 0o600, flag: "wx" });
+      await chmod(path, 0o600);
+    } catch (err) {
+      throw new IdentityError(`could not save the identity file ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  toPem(): string {
+    return this.#privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+  }
+
+  sign(data: Uint8Array): Uint8Array {
+    return new Uint8Array(sign(null, data, this.#privateKey));
+  }
+
+  /** The X25519 private key derived from this identity (to decrypt what others encrypt to our id). */
+  x25519PrivateKey(): KeyObject {
+    if (!this.#x25519) {
+      const der = this.#privateKey.export({ format: "der", type: "pkcs8" });
+      const seed = der.subarray(der.length - 32);
+      const mont = edwardsToMontgomeryPriv(seed);
+      this.#x25519 = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, Buffer.from(mont)]), format: "der", type: "pkcs8" });
+    }
+    return this.#x25519;
+  }
+}
