@@ -1,0 +1,134 @@
+/**
+ * The pipe's wire format, below and above the encryption (docs/protocol.md):
+ *
+ *   record    = length:u32be  sealed[length]          (sealed = AES-256-GCM(frame) + 16-byte tag)
+ *   frame     = version:u8 type:u8 flags:u8 reserved:u8 seq:u32be ack:u32be payload
+ *
+ * `RecordDecoder` is a socket-free state machine: push(chunk) returns the
+ * complete record bodies, however the bytes were split.
+ */
+import { FrameError, MessageTooLargeError } from "./errors.ts";
+
+export const FRAME_VERSION = 1;
+export const FRAME_HEADER_LENGTH = 12;
+export const RECORD_HEADER_LENGTH = 4;
+export const TAG_LENGTH = 16;
+
+export enum FrameType {
+  /** An application message. */
+  DATA = 1,
+  /** Keepalive; answered with PONG (carries the sender's timestamp for RTT). */
+  PING = 2,
+  PONG = 3,
+  /** Graceful close: the sender will send nothing more (like a FIN, but authenticated). */
+  CLOSE = 4,
+  /** Reserved for moving a live pipe between paths: acknowledges `ack`. */
+  ACK = 5,
+  /** The sender is closing because of an error; payload = WireError code u8 + UTF-8 reason. */
+  ERROR = 6,
+  /** Responder → initiator after the handshake: "you are accepted", carries limits. */
+  READY = 7,
+}
+
+export const FrameFlags = {
+  /** DATA payload was sent as a string (UTF-8). */
+  TEXT: 1,
+} as const;
+
+export interface Frame {
+  type: FrameType;
+  flags: number;
+  seq: number;
+  ack: number;
+  payload: Buffer;
+}
+
+export function encodeFrameHeader(type: FrameType, flags: number, seq: number, ack: number): Buffer {
+  const h = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
+  h[0] = FRAME_VERSION;
+  h[1] = type;
+  h[2] = flags;
+  h[3] = 0;
+  h.writeUInt32BE(seq >>> 0, 4);
+  h.writeUInt32BE(ack >>> 0, 8);
+  return h;
+}
+
+export function decodeFrame(plain: Buffer): Frame {
+  if (plain.length < FRAME_HEADER_LENGTH) throw new FrameError(`frame too short: ${plain.length} bytes`);
+  if (plain[0] !== FRAME_VERSION) throw new FrameError(`unsupported frame version ${plain[0]}`);
+  const type = plain[1];
+  if (type < FrameType.DATA || type > FrameType.READY) throw new FrameError(`unknown frame type ${type}`);
+  return {
+    type,
+    flags: plain[2],
+    seq: plain.readUInt32BE(4),
+    ack: plain.readUInt32BE(8),
+    payload: plain.subarray(FRAME_HEADER_LENGTH),
+  };
+}
+
+/** Pure incremental decoder of length-prefixed records. */
+export class RecordDecoder {
+  readonly maxRecord: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #need = -1;
+
+  constructor(maxRecord: number) {
+    this.maxRecord = maxRecord;
+  }
+
+  /** Bytes held waiting for the rest of a record. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Feeds bytes; returns every complete record body. Throws on a length over the maximum. */
+  push(chunk: Uint8Array): Buffer[] {
+    if (chunk.length) {
+      this.#chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      this.#buffered += chunk.length;
+    }
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#buffered < RECORD_HEADER_LENGTH) break;
+        const len = this.#take(RECORD_HEADER_LENGTH).readUInt32BE(0);
+        if (len > this.maxRecord) {
+          throw new MessageTooLargeError(`peer sent a ${len}-byte record; the maximum is ${this.maxRecord}`);
+        }
+        if (len < TAG_LENGTH + FRAME_HEADER_LENGTH) throw new FrameError(`record too short: ${len} bytes`);
+        this.#need = len;
+      }
+      if (this.#buffered < this.#need) break;
+      out.push(this.#take(this.#need));
+      this.#need = -1;
+    }
+    return out;
+  }
+
+  #take(n: number): Buffer {
+    this.#buffered -= n;
+    const first = this.#chunks[0];
+    if (first.length === n) {
+      this.#chunks.shift();
+      return first;
+    }
+    if (first.length > n) {
+      this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.#chunks[0];
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}

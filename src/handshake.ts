@@ -1,0 +1,324 @@
+/**
+ * The pipe handshake (docs/protocol.md): an ephemeral X25519 exchange, each
+ * side's Ed25519 signature over the transcript (SIGMA-I style, identities sent
+ * encrypted), HKDF-SHA256 session keys bound to the whole transcript.
+ *
+ *   initiator                                    responder
+ *   msg1 = ver, HELLO, e_i                 ->
+ *                                          <-    msg2 = ver, REPLY, e_r, AEAD_kr(id_r, sig_r, params_r)
+ *   msg3 = ver, FINISH, AEAD_ki(id_i, sig_i, params_i) ->
+ *                                          <-    READY record (first sealed frame)
+ *
+ * Roles come from the strategy, not from who dialled TCP.
+ */
+import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from "node:crypto";
+import type { Duplex } from "node:stream";
+import { AbortError, FrameError, HandshakeError, PeerIdentityError, RefusedError, TimeoutError, WireError } from "./errors.ts";
+import { FrameType, decodeFrame, encodeFrameHeader, RECORD_HEADER_LENGTH, TAG_LENGTH } from "./frame.ts";
+import { idFromPublicKey, verifySignature, type Identity, type NodeId } from "./identity.ts";
+import { SecureChannel } from "./secure-channel.ts";
+
+export const PROTOCOL_VERSION = 1;
+const PROLOGUE = Buffer.from("p2pnode/1 handshake");
+const MAX_HANDSHAKE_MESSAGE = 2048;
+const MAX_PARAMS = 1024;
+const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+const ZERO_NONCE = Buffer.alloc(12);
+
+enum Msg {
+  HELLO = 1,
+  REPLY = 2,
+  FINISH = 3,
+}
+
+export type HandshakeRole = "initiator" | "responder";
+
+/** What each side tells the other inside the encrypted part of the handshake. */
+export interface HandshakeParams {
+  /** Largest message this side accepts. */
+  maxMessageSize: number;
+  /** The strategy that set this session up, as the initiator saw it. */
+  strategy?: string;
+  /** A one-time token the strategy uses to match this session to a request (reverse connect). */
+  token?: string;
+}
+
+export interface HandshakeOptions {
+  identity: Identity;
+  role: HandshakeRole;
+  params: HandshakeParams;
+  /** If set, the peer must prove this identity or the handshake fails with PeerIdentityError. */
+  expectedRemoteId?: NodeId;
+  /** Responder only: consulted once the initiator is authenticated. */
+  accept?: (remoteId: NodeId, params: HandshakeParams) => boolean | Promise<boolean>;
+  timeout: number;
+  signal?: AbortSignal;
+}
+
+export interface HandshakeResult {
+  remoteId: NodeId;
+  remoteParams: HandshakeParams;
+  channel: SecureChannel;
+  /** Bytes that arrived after the handshake: the start of the first records. */
+  leftover: Buffer;
+}
+
+function sha256(...parts: Uint8Array[]): Buffer {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+function hkdf(ikm: Uint8Array, salt: Uint8Array, info: string, len: number): Buffer {
+  return Buffer.from(hkdfSync("sha256", ikm, salt, info, len));
+}
+
+function seal(key: Buffer, plain: Buffer, aad: Buffer): Buffer {
+  const c = createCipheriv("aes-256-gcm", key, ZERO_NONCE, { authTagLength: TAG_LENGTH });
+  c.setAAD(aad);
+  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+
+function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
+  if (sealed.length < TAG_LENGTH) throw new HandshakeError("handshake message too short");
+  const d = createDecipheriv("aes-256-gcm", key, ZERO_NONCE, { authTagLength: TAG_LENGTH });
+  d.setAAD(aad);
+  d.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
+  const out = d.update(sealed.subarray(0, sealed.length - TAG_LENGTH));
+  try {
+    d.final();
+  } catch {
+    throw new HandshakeError("handshake message failed authentication");
+  }
+  return out;
+}
+
+function rawX25519(key: KeyObject): Buffer {
+  const der = key.export({ format: "der", type: "spki" });
+  return der.subarray(der.length - 32);
+}
+
+function x25519FromRaw(raw: Buffer): KeyObject {
+  try {
+    return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
+  } catch (err) {
+    throw new HandshakeError("peer sent an invalid ephemeral key", { cause: err });
+  }
+}
+
+function sigInput(role: HandshakeRole, transcript: Buffer, id: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`p2pnode/1 ${role} signature`), transcript, id]);
+}
+
+function encodePayload(identity: Identity, role: HandshakeRole, transcript: Buffer, params: HandshakeParams): Buffer {
+  const sig = identity.sign(sigInput(role, transcript, identity.publicKey));
+  return Buffer.concat([identity.publicKey, sig, Buffer.from(JSON.stringify(params))]);
+}
+
+function decodePayload(role: HandshakeRole, transcript: Buffer, payload: Buffer): { id: NodeId; params: HandshakeParams } {
+  if (payload.length < 96 || payload.length > 96 + MAX_PARAMS) throw new HandshakeError("handshake identity payload has a bad length");
+  const pub = payload.subarray(0, 32);
+  const sig = payload.subarray(32, 96);
+  if (!verifySignature(pub, sigInput(role, transcript, pub), sig)) {
+    throw new HandshakeError(`the ${role}'s signature over the handshake does not verify`);
+  }
+  let params: unknown;
+  try {
+    params = JSON.parse(payload.subarray(96).toString("utf8"));
+  } catch {
+    throw new HandshakeError("handshake parameters are not valid JSON");
+  }
+  const p = params as Partial<HandshakeParams>;
+  if (typeof p !== "object" || p === null || !Number.isSafeInteger(p.maxMessageSize) || (p.maxMessageSize as number) < 1) {
+    throw new HandshakeError("handshake parameters lack a valid maxMessageSize");
+  }
+  return {
+    id: idFromPublicKey(new Uint8Array(pub)),
+    params: {
+      maxMessageSize: p.maxMessageSize as number,
+      strategy: typeof p.strategy === "string" ? p.strategy.slice(0, 32) : undefined,
+      token: typeof p.token === "string" ? p.token.slice(0, 128) : undefined,
+    },
+  };
+}
+
+/** Reads exact byte counts from a stream, with one deadline for the whole handshake. */
+class Reader {
+  #buf: Buffer = Buffer.alloc(0);
+  #wait?: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void };
+  #error?: Error;
+  readonly #stream: Duplex;
+
+  constructor(stream: Duplex) {
+    this.#stream = stream;
+    stream.on("data", this.#onData);
+    stream.on("end", this.#onEnd);
+    stream.on("error", this.#onError);
+    stream.on("close", this.#onEnd);
+  }
+
+  #onData = (chunk: Buffer) => {
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    this.#settle();
+  };
+  #onEnd = () => this.fail(new HandshakeError("the peer closed the connection during the handshake"));
+  #onError = (err: Error) => this.fail(new HandshakeError(`connection failed during the handshake: ${err.message}`, { cause: err }));
+
+  fail(err: Error): void {
+    this.#error ??= err;
+    this.#settle();
+  }
+
+  #settle(): void {
+    const w = this.#wait;
+    if (!w) return;
+    if (this.#buf.length >= w.n) {
+      this.#wait = undefined;
+      const out = this.#buf.subarray(0, w.n);
+      this.#buf = this.#buf.subarray(w.n);
+      w.resolve(out);
+    } else if (this.#error) {
+      this.#wait = undefined;
+      w.reject(this.#error);
+    }
+  }
+
+  read(n: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.#wait = { n, resolve, reject };
+      this.#settle();
+    });
+  }
+
+  async readMessage(): Promise<Buffer> {
+    const len = (await this.read(2)).readUInt16BE(0);
+    if (len < 2 || len > MAX_HANDSHAKE_MESSAGE) throw new HandshakeError(`handshake message has an invalid length ${len} (not a p2pnode peer?)`);
+    return this.read(len);
+  }
+
+  /** Detaches and returns the bytes read past the handshake. */
+  detach(): Buffer {
+    this.#stream.off("data", this.#onData);
+    this.#stream.off("end", this.#onEnd);
+    this.#stream.off("error", this.#onError);
+    this.#stream.off("close", this.#onEnd);
+    return this.#buf;
+  }
+}
+
+function frameMessage(body: Buffer): Buffer {
+  const len = Buffer.allocUnsafe(2);
+  len.writeUInt16BE(body.length, 0);
+  return Buffer.concat([len, body]);
+}
+
+function checkHeader(msg: Buffer, type: Msg): void {
+  if (msg[0] !== PROTOCOL_VERSION) throw new HandshakeError(`peer speaks handshake version ${msg[0]}; this node speaks ${PROTOCOL_VERSION}`);
+  if (msg[1] !== type) throw new HandshakeError(`expected handshake message ${Msg[type]}, got type ${msg[1]}`);
+}
+
+/**
+ * Runs the handshake on a connected stream. On failure the stream is left for
+ * the caller to destroy; the error is typed (HandshakeError, PeerIdentityError,
+ * RefusedError, TimeoutError, AbortError).
+ */
+export async function handshake(stream: Duplex, opts: HandshakeOptions): Promise<HandshakeResult> {
+  const reader = new Reader(stream);
+  const timer = setTimeout(() => reader.fail(new TimeoutError(`handshake did not complete within ${opts.timeout} ms`)), opts.timeout);
+  const onAbort = () => reader.fail(new AbortError("handshake aborted"));
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    if (opts.signal?.aborted) throw new AbortError("handshake aborted");
+    const result = opts.role === "initiator" ? await runInitiator(stream, reader, opts) : await runResponder(stream, reader, opts);
+    result.leftover = reader.detach();
+    return result;
+  } catch (err) {
+    reader.detach();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function write(stream: Duplex, data: Buffer | Buffer[]): void {
+  if (stream.destroyed) return;
+  if (Array.isArray(data)) for (const d of data) stream.write(d);
+  else stream.write(data);
+}
+
+async function runInitiator(stream: Duplex, reader: Reader, opts: HandshakeOptions): Promise<HandshakeResult> {
+  const eph = generateKeyPairSync("x25519");
+  const ePub = rawX25519(eph.publicKey);
+  const msg1 = Buffer.concat([Buffer.from([PROTOCOL_VERSION, Msg.HELLO]), ePub]);
+  write(stream, frameMessage(msg1));
+
+  const msg2 = await reader.readMessage();
+  if (msg2.length < 2 + 32 + TAG_LENGTH) throw new HandshakeError("handshake reply too short");
+  checkHeader(msg2, Msg.REPLY);
+  const eRemote = msg2.subarray(2, 34);
+  const dh = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519FromRaw(eRemote) });
+  const th1 = sha256(PROLOGUE, msg1, eRemote);
+  const keys = hkdf(dh, th1, "p2pnode/1 handshake keys", 64);
+  const responder = decodePayload("responder", th1, open(keys.subarray(0, 32), msg2.subarray(34), msg2.subarray(0, 34)));
+  if (opts.expectedRemoteId && responder.id !== opts.expectedRemoteId) {
+    // Stop before revealing our own identity to the wrong peer.
+    throw new PeerIdentityError(`peer proved identity ${responder.id}, but the address names ${opts.expectedRemoteId}`);
+  }
+  const th2 = sha256(th1, msg2);
+  const header3 = Buffer.from([PROTOCOL_VERSION, Msg.FINISH]);
+  const msg3 = Buffer.concat([header3, seal(keys.subarray(32, 64), encodePayload(opts.identity, "initiator", th2, opts.params), header3)]);
+  write(stream, frameMessage(msg3));
+
+  const session = hkdf(dh, sha256(th2, msg3), "p2pnode/1 session keys", 64);
+  const channel = new SecureChannel(session.subarray(0, 32), session.subarray(32, 64));
+  // The responder's first record is READY (accepted) or ERROR (refused).
+  const len = (await reader.read(RECORD_HEADER_LENGTH)).readUInt32BE(0);
+  if (len > 4096) throw new HandshakeError("first record after the handshake is too large");
+  let frame;
+  try {
+    frame = decodeFrame(channel.open(await reader.read(len)));
+  } catch (err) {
+    if (err instanceof FrameError) throw new HandshakeError(`first record after the handshake is invalid: ${err.message}`, { cause: err });
+    throw err;
+  }
+  if (frame.type === FrameType.ERROR) {
+    const code = frame.payload[0];
+    if (code === WireError.REFUSED) throw new RefusedError("the peer refused the connection");
+    throw new HandshakeError(`the peer closed the session: ${frame.payload.subarray(1).toString()}`);
+  }
+  if (frame.type !== FrameType.READY) throw new HandshakeError(`expected READY after the handshake, got frame type ${frame.type}`);
+  return { remoteId: responder.id, remoteParams: responder.params, channel, leftover: Buffer.alloc(0) };
+}
+
+async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptions): Promise<HandshakeResult> {
+  const msg1 = await reader.readMessage();
+  if (msg1.length !== 34) throw new HandshakeError("handshake hello has the wrong length (not a p2pnode peer?)");
+  checkHeader(msg1, Msg.HELLO);
+  const eph = generateKeyPairSync("x25519");
+  const ePub = rawX25519(eph.publicKey);
+  const dh = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519FromRaw(msg1.subarray(2)) });
+  const th1 = sha256(PROLOGUE, msg1, ePub);
+  const keys = hkdf(dh, th1, "p2pnode/1 handshake keys", 64);
+  const header2 = Buffer.concat([Buffer.from([PROTOCOL_VERSION, Msg.REPLY]), ePub]);
+  const msg2 = Buffer.concat([header2, seal(keys.subarray(0, 32), encodePayload(opts.identity, "responder", th1, opts.params), header2)]);
+  write(stream, frameMessage(msg2));
+
+  const msg3 = await reader.readMessage();
+  if (msg3.length < 2 + TAG_LENGTH) throw new HandshakeError("handshake finish too short");
+  checkHeader(msg3, Msg.FINISH);
+  const th2 = sha256(th1, msg2);
+  const initiator = decodePayload("initiator", th2, open(keys.subarray(32, 64), msg3.subarray(2), msg3.subarray(0, 2)));
+  const session = hkdf(dh, sha256(th2, msg3), "p2pnode/1 session keys", 64);
+  const channel = new SecureChannel(session.subarray(32, 64), session.subarray(0, 32));
+  if (opts.expectedRemoteId && initiator.id !== opts.expectedRemoteId) {
+    write(stream, channel.seal([encodeFrameHeader(FrameType.ERROR, 0, 0, 0), Buffer.from([WireError.REFUSED])]));
+    throw new PeerIdentityError(`peer proved identity ${initiator.id}, but ${opts.expectedRemoteId} was expected`);
+  }
+  if (opts.accept && !(await opts.accept(initiator.id, initiator.params))) {
+    write(stream, channel.seal([encodeFrameHeader(FrameType.ERROR, 0, 0, 0), Buffer.from([WireError.REFUSED])]));
+    throw new RefusedError(`refused inbound pipe from ${initiator.id}`);
+  }
+  write(stream, channel.seal([encodeFrameHeader(FrameType.READY, 0, 0, 0)]));
+  return { remoteId: initiator.id, remoteParams: initiator.params, channel, leftover: Buffer.alloc(0) };
+}

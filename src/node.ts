@@ -1,0 +1,414 @@
+/**
+ * Node: a TCP server on every usable interface, the user's message callbacks,
+ * a signed address, and connect() through the strategies in ranked order.
+ */
+import { EventEmitter } from "node:events";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import { DirectStrategy, type DirectOptions } from "../strategies/direct.ts";
+import { encodeAddress, parseAddress, UNKNOWN_NAT, type AddressInterface, type NodeAddress } from "./address.ts";
+import { AbortError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, TimeoutError } from "./errors.ts";
+import { handshake, type HandshakeParams, type HandshakeRole } from "./handshake.ts";
+import { Identity, type NodeId } from "./identity.ts";
+import { listInterfaces, type HostInterface } from "./interfaces.ts";
+import { isLoopback, isPrivateOrLocal } from "./ip.ts";
+import { createLogger, type Logger, type LogLevel } from "./logger.ts";
+import type { Message } from "./message.ts";
+import { installNetGuardFromEnv } from "./net-guard.ts";
+import { Pipe, resolvePipeOptions, type MessageHandler, type PipeOptions } from "./pipe.ts";
+import type { DialContext, Strategy, StrategyName } from "./strategy.ts";
+
+installNetGuardFromEnv();
+
+export interface NodeOptions {
+  /** The node's identity; generated if neither this nor identityFile is given. */
+  identity?: Identity;
+  /** Load the identity from this PEM file, creating it (mode 0600) if missing. */
+  identityFile?: string;
+  /** Listening port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Listen only on these addresses (e.g. "127.0.0.1"). @default every interface, IPv4 and IPv6 */
+  host?: string | string[];
+  /** Publish only these interface names in the address. @default all usable */
+  interfaces?: string[];
+  logger?: Logger;
+  /** Level for the default logger. @default process.env.P2PNODE_LOG or "silent" */
+  logLevel?: LogLevel;
+  pipe?: Partial<PipeOptions>;
+  /** Handshake deadline for inbound and outbound pipes (ms). @default 10000 */
+  handshakeTimeout?: number;
+  /** Default deadline of connect() across all strategies (ms). @default 20000 */
+  connectTimeout?: number;
+  /** Lifetime of the signed address (s); it is re-signed before it expires. @default 86400 */
+  addressTtl?: number;
+  /** Inbound handshakes allowed at once; more are dropped. @default 1024 */
+  maxPendingHandshakes?: number;
+  /** Signaling brokers (mqtt://…). @default [] */
+  signaling?: string[];
+  /** STUN servers (stun:host:port). @default [] */
+  stun?: string[];
+  /** TURN servers (turn:host:port). @default [] */
+  turn?: string[];
+  /** Ask the gateway for a port mapping (UPnP/NAT-PMP). @default false */
+  portMapping?: boolean;
+  /** Consulted for every authenticated inbound pipe. @default accept all */
+  accept?: (peerId: NodeId, info: { strategy?: string; remoteAddress?: string }) => boolean | Promise<boolean>;
+  direct?: Partial<DirectOptions>;
+}
+
+export interface ConnectOptions {
+  /** Overall deadline (ms). @default the node's connectTimeout */
+  timeout?: number;
+  signal?: AbortSignal;
+  /** Restrict or reorder strategies. @default ranked automatically */
+  strategies?: StrategyName[];
+  /** Progress events: strategy start/fail, dial attempts. */
+  onProgress?: (event: string, detail: Record<string, unknown>) => void;
+}
+
+export interface NodeEvents {
+  pipe: [Pipe];
+  address: [string];
+  close: [];
+}
+
+const DEFAULTS = Object.freeze({
+  port: 0,
+  handshakeTimeout: 10_000,
+  connectTimeout: 20_000,
+  addressTtl: 86_400,
+  maxPendingHandshakes: 1024,
+});
+
+export class Node extends EventEmitter<NodeEvents> {
+  readonly identity: Identity;
+  readonly logger: Logger;
+  readonly #opts: Required<Pick<NodeOptions, keyof typeof DEFAULTS>> & NodeOptions;
+  readonly #pipeOptions: PipeOptions;
+  readonly #servers: net.Server[] = [];
+  readonly #pipes = new Set<Pipe>();
+  readonly #pending = new Set<Duplex>();
+  readonly #handlers: MessageHandler[] = [];
+  readonly #strategies: Strategy[];
+  #port = 0;
+  #interfaces: AddressInterface[] = [];
+  #seq = 0;
+  #address!: NodeAddress;
+  #refreshTimer?: NodeJS.Timeout;
+  #closed = false;
+  #closing?: Promise<void>;
+
+  constructor(identity: Identity, opts: NodeOptions) {
+    super();
+    this.identity = identity;
+    this.#opts = { ...DEFAULTS, ...opts };
+    this.logger = (opts.logger ?? createLogger(opts.logLevel)).child("node");
+    this.#pipeOptions = resolvePipeOptions(opts.pipe);
+    this.#strategies = [new DirectStrategy(opts.direct)];
+  }
+
+  get id(): NodeId {
+    return this.identity.id;
+  }
+  /** The node's current signed address, as a string to share. */
+  get addr(): string {
+    return this.#address.text;
+  }
+  /** The parsed form of addr. */
+  get address(): NodeAddress {
+    return this.#address;
+  }
+  /** The TCP port the node listens on. */
+  get port(): number {
+    return this.#port;
+  }
+  /** Open pipes (both directions). */
+  get pipes(): ReadonlySet<Pipe> {
+    return this.#pipes;
+  }
+
+  /**
+   * Registers a message callback: it receives every message on pipes that peers
+   * opened to this node (your protocol). Returns a function that removes it.
+   */
+  onMessage(handler: (msg: Message, pipe: Pipe) => void | Promise<void>): () => void {
+    this.#handlers.push(handler);
+    return () => {
+      const i = this.#handlers.indexOf(handler);
+      if (i >= 0) this.#handlers.splice(i, 1);
+    };
+  }
+
+  /** @internal */
+  async listen(): Promise<void> {
+    const hosts = this.#opts.host === undefined ? undefined : [this.#opts.host].flat();
+    if (hosts?.length === 0) throw new InvalidArgumentError("host must name at least one address");
+    let port = this.#opts.port;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`port must be 0..65535, got ${port}`);
+    const targets = hosts ?? ["::"];
+    for (const host of targets) {
+      try {
+        port = await this.#listenOne(host, port);
+      } catch (err) {
+        if (!hosts && host === "::") port = await this.#listenOne("0.0.0.0", port); // no IPv6 on this host
+        else throw err;
+      }
+    }
+    this.#port = port;
+    this.#interfaces = this.#publishedInterfaces(hosts);
+    this.#resign();
+  }
+
+  #listenOne(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+      server.maxConnections = this.#opts.maxPendingHandshakes * 16;
+      server.once("error", reject);
+      server.listen({ host, port, ipv6Only: false, backlog: 1024 }, () => {
+        server.off("error", reject);
+        server.on("error", (err) => this.logger.warn("server error", { error: err.message }));
+        server.on("connection", (s) => this.#onConnection(s));
+        this.#servers.push(server);
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  #publishedInterfaces(hosts: string[] | undefined): AddressInterface[] {
+    const nat = { tcp: { ...UNKNOWN_NAT }, udp: { ...UNKNOWN_NAT } };
+    const toItf = (h: HostInterface, onlyIps?: Set<string>): AddressInterface => {
+      const v4 = h.v4.filter((ip) => !onlyIps || onlyIps.has(ip));
+      const v6 = h.v6.filter((ip) => !onlyIps || onlyIps.has(ip));
+      return {
+        name: h.name,
+        isDefault: h.isDefault,
+        port: this.#port,
+        v4: { private: v4.filter(isPrivateOrLocal), public: v4.filter((ip) => !isPrivateOrLocal(ip)) },
+        v6,
+        nat,
+      };
+    };
+    let all = listInterfaces();
+    if (this.#opts.interfaces) all = all.filter((i) => this.#opts.interfaces!.includes(i.name));
+    const wildcard = !hosts || hosts.some((h) => h === "::" || h === "0.0.0.0");
+    if (wildcard) {
+      const external = all.filter((i) => !i.internal);
+      return (external.length ? external : all).map((i) => toItf(i));
+    }
+    const wanted = new Set(hosts);
+    const out = all.filter((i) => [...i.v4, ...i.v6].some((ip) => wanted.has(ip))).map((i) => toItf(i, wanted));
+    // Addresses not on any listed interface (e.g. 127.0.0.2) still get published.
+    const covered = new Set(out.flatMap((i) => [...i.v4.private, ...i.v4.public, ...i.v6]));
+    const rest = [...wanted].filter((ip) => !covered.has(ip));
+    if (rest.length) {
+      const lo = rest.every(isLoopback);
+      out.push(toItf({ name: lo ? "lo" : "host", v4: rest.filter((ip) => net.isIPv4(ip)), v6: rest.filter((ip) => net.isIPv6(ip)), internal: lo, isDefault: false }));
+    }
+    return out;
+  }
+
+  /** Signs a fresh address (new seq) and schedules the next refresh before expiry. */
+  #resign(): void {
+    const ttl = this.#opts.addressTtl;
+    const text = encodeAddress(this.identity, {
+      seq: ++this.#seq,
+      expires: Math.floor(Date.now() / 1000) + ttl,
+      interfaces: this.#interfaces,
+      signaling: this.#opts.signaling ?? [],
+      relays: this.#opts.turn ?? [],
+    });
+    this.#address = parseAddress(text);
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = setTimeout(() => this.#resign(), Math.max(1000, ttl * 800)); // at 80% of the lifetime
+    this.#refreshTimer.unref();
+    if (this.#seq > 1) this.emit("address", text);
+  }
+
+  #handshakeParams(strategy?: string, token?: string): HandshakeParams {
+    return { maxMessageSize: this.#pipeOptions.maxMessageSize, strategy, token };
+  }
+
+  #onConnection(socket: net.Socket): void {
+    if (this.#closed) return void socket.destroy();
+    if (this.#pending.size >= this.#opts.maxPendingHandshakes) {
+      this.logger.warn("too many handshakes in progress; dropping a connection", { remote: socket.remoteAddress });
+      return void socket.destroy();
+    }
+    socket.on("error", () => {}); // errors surface through the handshake or the pipe
+    this.#pending.add(socket);
+    const remoteAddress = socket.remoteAddress;
+    handshake(socket, {
+      identity: this.identity,
+      role: "responder",
+      params: this.#handshakeParams(),
+      timeout: this.#opts.handshakeTimeout,
+      accept: this.#opts.accept ? (id, p) => this.#opts.accept!(id, { strategy: p.strategy, remoteAddress }) : undefined,
+    }).then(
+      (session) => {
+        this.#pending.delete(socket);
+        if (this.#closed) return void socket.destroy();
+        const pipe = this.#adopt(socket, session, "responder", session.remoteParams.strategy ?? "inbound", true, remoteAddress, socket.remotePort);
+        this.logger.debug("inbound pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy });
+        this.emit("pipe", pipe);
+      },
+      (err) => {
+        this.#pending.delete(socket);
+        socket.destroy();
+        this.logger.debug("inbound handshake failed", { remote: remoteAddress, error: (err as Error).message });
+      },
+    );
+  }
+
+  #adopt(
+    stream: Duplex,
+    session: Parameters<typeof handshake> extends never ? never : Awaited<ReturnType<typeof handshake>>,
+    role: HandshakeRole,
+    strategy: string,
+    inbound: boolean,
+    remoteAddress?: string,
+    remotePort?: number,
+  ): Pipe {
+    const pipe = new Pipe({
+      stream,
+      session,
+      role,
+      strategy,
+      inbound,
+      remoteAddress,
+      remotePort,
+      options: this.#pipeOptions,
+      dispatch: this.#dispatch,
+      logger: this.logger,
+    });
+    this.#pipes.add(pipe);
+    void pipe.closed.then(() => this.#pipes.delete(pipe));
+    return pipe;
+  }
+
+  #dispatch: MessageHandler = async (msg, pipe) => {
+    for (const h of [...this.#handlers]) {
+      try {
+        await h(msg, pipe);
+      } catch (err) {
+        // One callback's failure must not starve the others or kill the pipe.
+        this.logger.warn("a message callback threw", { remoteId: pipe.remoteId, error: (err as Error).message });
+      }
+    }
+  };
+
+  /**
+   * Connects to a peer by its address, trying the strategies in ranked order.
+   * Resolves with an authenticated Pipe whose `strategy` says which one won;
+   * rejects with ConnectError (each strategy's failure in `errors`),
+   * PeerIdentityError, AddressError, TimeoutError or AbortError.
+   */
+  async connect(addr: string | NodeAddress, opts: ConnectOptions = {}): Promise<Pipe> {
+    if (this.#closed) throw new NodeClosedError("the node is closed");
+    const remote = typeof addr === "string" ? parseAddress(addr) : addr;
+    const timeout = opts.timeout ?? this.#opts.connectTimeout;
+    const started = Date.now();
+    const ctrl = new AbortController();
+    const onAbort = () => ctrl.abort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => ctrl.abort(), timeout);
+    const progress = (event: string, detail: Record<string, unknown> = {}) => {
+      this.logger.debug(event, detail);
+      opts.onProgress?.(event, { ...detail, ms: Date.now() - started });
+    };
+    const errors: Error[] = [];
+    try {
+      for (const strategy of this.#rank(remote, opts.strategies)) {
+        if (ctrl.signal.aborted) break;
+        const fit = strategy.applies(this.#address, remote);
+        if (fit.verdict === "no") {
+          progress("strategy-skipped", { strategy: strategy.name, reason: fit.reason });
+          continue;
+        }
+        progress("strategy", { strategy: strategy.name, reason: fit.reason });
+        const ctx: DialContext = {
+          identity: this.identity,
+          local: this.#address,
+          remote,
+          logger: this.logger.child(strategy.name),
+          progress,
+          secure: (stream, role, signal) =>
+            handshake(stream, {
+              identity: this.identity,
+              role,
+              params: this.#handshakeParams(strategy.name),
+              expectedRemoteId: remote.id,
+              timeout: this.#opts.handshakeTimeout,
+              signal,
+            }),
+        };
+        try {
+          const res = await strategy.dial(ctx, { signal: ctrl.signal, timeout: Math.max(1, timeout - (Date.now() - started)) });
+          if (this.#closed) {
+            res.stream.destroy();
+            throw new NodeClosedError("the node closed during connect()");
+          }
+          const pipe = this.#adopt(res.stream, res.session, res.role, strategy.name, false, res.remoteAddress, res.remotePort);
+          progress("connected", { strategy: strategy.name });
+          return pipe;
+        } catch (err) {
+          if (isP2PError(err) && err.name === "PeerIdentityError") throw err;
+          errors.push(err as Error);
+          progress("strategy-failed", { strategy: strategy.name, error: (err as Error).message });
+        }
+      }
+      if (opts.signal?.aborted) throw new AbortError("connect() was aborted");
+      if (ctrl.signal.aborted) {
+        const e = new TimeoutError(`could not connect to ${remote.id} within ${timeout} ms${errors.length ? `: ${errors.map((x) => x.message).join("; ")}` : ""}`);
+        throw e;
+      }
+      const err = new ConnectError(
+        errors.length ? `could not connect to ${remote.id}: ${errors.map((e) => e.message).join("; ")}` : `no strategy applies to ${remote.id}`,
+      );
+      err.errors = errors;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #rank(_remote: NodeAddress, only?: StrategyName[]): Strategy[] {
+    if (!only) return this.#strategies;
+    return only.map((n) => {
+      const s = this.#strategies.find((x) => x.name === n);
+      if (!s) throw new InvalidArgumentError(`unknown or unavailable strategy "${n}"`);
+      return s;
+    });
+  }
+
+  /**
+   * Stops the server, closes every pipe gracefully (bounded by the pipes'
+   * closeTimeout) and frees every timer. Idempotent; never throws.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      clearTimeout(this.#refreshTimer);
+      for (const s of this.#pending) s.destroy();
+      const servers = this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      await Promise.all([...this.#pipes].map((p) => p.close()));
+      await Promise.all(servers);
+      this.emit("close");
+    })();
+    return this.#closing;
+  }
+}
+
+/** Starts a node: listens, builds and signs its address. */
+export async function startNode(opts: NodeOptions = {}): Promise<Node> {
+  if (opts.identity && opts.identityFile) throw new InvalidArgumentError("give identity or identityFile, not both");
+  const identity = opts.identity ?? (opts.identityFile ? await Identity.loadOrCreate(opts.identityFile) : Identity.generate());
+  const node = new Node(identity, opts);
+  try {
+    await node.listen();
+  } catch (err) {
+    await node.close();
+    throw err;
+  }
+  return node;
+}

@@ -1,0 +1,535 @@
+/**
+ * Pipe: an authenticated, encrypted, message-framed duplex over any byte
+ * stream. Every strategy (direct, reverse, punch, turn) ends in one.
+ *
+ * Who receives a message (docs/pipe.md), in this order:
+ *   1. every subscription (`subscribe(filter)`) whose filter matches gets a copy;
+ *   2. every 'message' event listener;
+ *   3. the node's onMessage callbacks, on pipes the peer opened (awaited in order);
+ *   4. if none of the above took it, the pipe's own queue, read by recv() / for await.
+ * Queues are bounded; over the limit the pipe stops reading the socket (TCP
+ * backpressure on the sender). Nothing is dropped.
+ */
+import { EventEmitter } from "node:events";
+import type { Duplex } from "node:stream";
+import {
+  FrameError,
+  InvalidArgumentError,
+  isP2PError,
+  MessageTooLargeError,
+  P2PError,
+  PeerTimeoutError,
+  PipeClosedError,
+  TimeoutError,
+  WireError,
+} from "./errors.ts";
+import { decodeFrame, encodeFrameHeader, FRAME_HEADER_LENGTH, FrameFlags, FrameType, RecordDecoder, TAG_LENGTH } from "./frame.ts";
+import type { HandshakeResult } from "./handshake.ts";
+import type { NodeId } from "./identity.ts";
+import { silentLogger, type Logger } from "./logger.ts";
+import { matches, Message, type MessageFilter } from "./message.ts";
+import { MessageQueue, type TakeOptions } from "./message-queue.ts";
+
+export interface PipeOptions {
+  /** Largest message accepted or sent, in bytes. @default 4 MiB */
+  maxMessageSize: number;
+  /** Send a keepalive when nothing was sent for this long (ms). @default 10000 */
+  keepaliveInterval: number;
+  /** Fail the pipe with PeerTimeoutError when nothing arrives for this long (ms). @default 30000 */
+  deadPeerTimeout: number;
+  /** How long close() waits for the peer to finish (ms) before cutting the connection. @default 5000 */
+  closeTimeout: number;
+  /** Default timeout of recv() (ms); 0 = wait until a message or the pipe closes. @default 30000 */
+  recvTimeout: number;
+  /** Messages held unread before the pipe stops reading the socket. @default 1024 */
+  queueMessages: number;
+  /** Bytes held unread before the pipe stops reading the socket. @default 16 MiB */
+  queueBytes: number;
+}
+
+export const PIPE_DEFAULTS: Readonly<PipeOptions> = Object.freeze({
+  maxMessageSize: 4 * 1024 * 1024,
+  keepaliveInterval: 10_000,
+  deadPeerTimeout: 30_000,
+  closeTimeout: 5_000,
+  recvTimeout: 30_000,
+  queueMessages: 1024,
+  queueBytes: 16 * 1024 * 1024,
+});
+
+export function resolvePipeOptions(opts: Partial<PipeOptions> = {}): PipeOptions {
+  const o = { ...PIPE_DEFAULTS, ...opts };
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v !== "number" || !(v >= 0) || (k !== "recvTimeout" && v === 0)) {
+      throw new InvalidArgumentError(`pipe option ${k} must be a positive number, got ${String(v)}`);
+    }
+  }
+  return o;
+}
+
+export type PipeRole = "initiator" | "responder";
+export type MessageHandler = (msg: Message, pipe: Pipe) => void | Promise<void>;
+
+export interface PipeInit {
+  stream: Duplex;
+  session: HandshakeResult;
+  role: PipeRole;
+  /** Name of the strategy that made this pipe ("direct", "reverse", …; "inbound" if the peer did not say). */
+  strategy: string;
+  /** True when the peer called connect() (the node's callbacks then receive its messages). */
+  inbound: boolean;
+  remoteAddress?: string;
+  remotePort?: number;
+  options?: Partial<PipeOptions>;
+  dispatch?: MessageHandler;
+  logger?: Logger;
+}
+
+export interface PipeStats {
+  bytesSent: number;
+  bytesReceived: number;
+  messagesSent: number;
+  messagesReceived: number;
+}
+
+/** A stream of messages matching a filter, read by `for await` or `next()`. */
+export class Subscription implements AsyncIterable<Message> {
+  readonly filter?: MessageFilter;
+  readonly queue: MessageQueue;
+  readonly #pipe: Pipe;
+
+  constructor(pipe: Pipe, filter: MessageFilter | undefined, queue: MessageQueue) {
+    this.#pipe = pipe;
+    this.filter = filter;
+    this.queue = queue;
+  }
+
+  /** The next matching message (same options as recv). */
+  next(opts: Omit<TakeOptions, "filter"> = {}): Promise<Message> {
+    return this.queue.take(opts);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return this.queue.iterate();
+  }
+
+  /** Stops the subscription; unread messages in it are released. */
+  close(): void {
+    this.#pipe.unsubscribe(this);
+  }
+}
+
+export class Pipe extends EventEmitter {
+  readonly remoteId: NodeId;
+  readonly strategy: string;
+  readonly role: PipeRole;
+  readonly inbound: boolean;
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+  readonly options: PipeOptions;
+  /** Resolves when the pipe has fully closed (never rejects). */
+  readonly closed: Promise<Error | undefined>;
+  /** Last measured round-trip time (ms), from keepalives. */
+  rtt?: number;
+
+  readonly #stats: PipeStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0 };
+  readonly #stream: Duplex;
+  readonly #session: HandshakeResult;
+  readonly #decoder: RecordDecoder;
+  readonly #sendLimit: number;
+  readonly #queue: MessageQueue;
+  readonly #subs = new Set<Subscription>();
+  readonly #dispatch?: MessageHandler;
+  readonly #log: Logger;
+  #inbox: Message[] = [];
+  #pumping = false;
+  #bufferedBytes = 0;
+  #bufferedCount = 0;
+  #paused = false;
+  #sendSeq = 0;
+  #sendChain: Promise<void> = Promise.resolve();
+  #drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  #state: "open" | "closing" | "closed" = "open";
+  #remoteClosed = false;
+  #error?: Error;
+  #lastRecv = Date.now();
+  #lastSend = Date.now();
+  #timer: NodeJS.Timeout;
+  #closeTimer?: NodeJS.Timeout;
+  #resolveClosed!: (e: Error | undefined) => void;
+
+  constructor(init: PipeInit) {
+    super();
+    this.options = resolvePipeOptions(init.options);
+    this.#stream = init.stream;
+    this.#session = init.session;
+    this.remoteId = init.session.remoteId;
+    this.strategy = init.strategy;
+    this.role = init.role;
+    this.inbound = init.inbound;
+    this.remoteAddress = init.remoteAddress;
+    this.remotePort = init.remotePort;
+    this.#dispatch = init.dispatch;
+    this.#log = (init.logger ?? silentLogger).child("pipe");
+    this.#sendLimit = Math.min(this.options.maxMessageSize, init.session.remoteParams.maxMessageSize);
+    this.#decoder = new RecordDecoder(this.options.maxMessageSize + FRAME_HEADER_LENGTH + TAG_LENGTH);
+    this.#queue = new MessageQueue(this.#released);
+    this.closed = new Promise((r) => (this.#resolveClosed = r));
+
+    const tick = Math.max(5, Math.min(this.options.keepaliveInterval, this.options.deadPeerTimeout / 4));
+    this.#timer = setInterval(this.#onTick, tick);
+    this.#timer.unref();
+
+    this.#stream.on("data", this.#onData);
+    this.#stream.on("end", this.#onEnd);
+    this.#stream.on("error", this.#onError);
+    this.#stream.on("close", this.#onStreamClose);
+    this.#stream.on("drain", this.#onDrain);
+    if (init.session.leftover.length) this.#onData(init.session.leftover);
+  }
+
+  get stats(): Readonly<PipeStats> {
+    return { ...this.#stats };
+  }
+  get bytesSent(): number {
+    return this.#stats.bytesSent;
+  }
+  get bytesReceived(): number {
+    return this.#stats.bytesReceived;
+  }
+  /** "open", "closing" (close() called or the peer closed), or "closed". */
+  get state(): "open" | "closing" | "closed" {
+    return this.#state;
+  }
+  /** Why the pipe failed, if it did. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+  /** Largest message send() accepts: the smaller of ours and the peer's maximum. */
+  get maxSendSize(): number {
+    return this.#sendLimit;
+  }
+
+  // ---- sending ---------------------------------------------------------
+
+  /**
+   * Sends one message. Resolves when it has been handed to the OS; waits while
+   * the connection is backed up. Rejects with MessageTooLargeError (the pipe
+   * stays open) or the pipe's error.
+   */
+  send(data: Uint8Array | string): Promise<void> {
+    let bytes: Uint8Array;
+    let flags = 0;
+    if (typeof data === "string") {
+      bytes = Buffer.from(data, "utf8");
+      flags = FrameFlags.TEXT;
+    } else if (data instanceof Uint8Array) {
+      bytes = data;
+    } else {
+      return Promise.reject(new InvalidArgumentError("send() takes a string or a Uint8Array"));
+    }
+    if (this.#state !== "open") return Promise.reject(this.#closedError());
+    if (bytes.length > this.#sendLimit) {
+      return Promise.reject(
+        new MessageTooLargeError(`message of ${bytes.length} bytes exceeds the pipe's maximum of ${this.#sendLimit} bytes (the smaller of ours and the peer's)`),
+      );
+    }
+    let written!: Promise<void>;
+    const step = this.#sendChain.then(async () => {
+      await this.#waitWritable();
+      written = this.#writeFrame(FrameType.DATA, flags, bytes);
+    });
+    this.#sendChain = step.catch(() => {});
+    return step.then(() => written);
+  }
+
+  #waitWritable(): Promise<void> {
+    if (this.#error) return Promise.reject(this.#error);
+    if (!this.#stream.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  #onDrain = () => {
+    for (const w of this.#drainWaiters.splice(0)) w.resolve();
+  };
+
+  #writeFrame(type: FrameType, flags: number, payload?: Uint8Array): Promise<void> {
+    if (this.#error || this.#stream.destroyed || !this.#stream.writable) return Promise.reject(this.#closedError());
+    const seq = type === FrameType.DATA ? ++this.#sendSeq : this.#sendSeq;
+    const header = encodeFrameHeader(type, flags, seq, 0);
+    const parts = this.#session.channel.seal(payload && payload.length ? [header, payload] : [header]);
+    this.#lastSend = Date.now();
+    if (type === FrameType.DATA) this.#stats.messagesSent++;
+    return new Promise((resolve, reject) => {
+      const s = this.#stream;
+      s.cork();
+      for (let i = 0; i < parts.length - 1; i++) s.write(parts[i]);
+      s.write(parts[parts.length - 1], (err) => {
+        if (err) reject(this.#closedError(err));
+        else resolve();
+      });
+      s.uncork();
+      for (const p of parts) this.#stats.bytesSent += p.length;
+    });
+  }
+
+  // ---- receiving -------------------------------------------------------
+
+  /**
+   * The next message from the pipe's queue (messages no subscription, listener
+   * or node callback took), optionally the next matching `filter`.
+   */
+  recv(opts: TakeOptions = {}): Promise<Message> {
+    return this.#queue.take({ ...opts, timeout: opts.timeout ?? this.options.recvTimeout });
+  }
+
+  /** A separate stream of the messages matching `filter` (see the delivery order above). */
+  subscribe(filter?: MessageFilter): Subscription {
+    const sub = new Subscription(this, filter, new MessageQueue(this.#released));
+    if (this.#state === "closed") sub.queue.end(this.#closedError());
+    this.#subs.add(sub);
+    return sub;
+  }
+
+  unsubscribe(sub: Subscription): void {
+    if (!this.#subs.delete(sub)) return;
+    sub.queue.clear();
+    sub.queue.end(new PipeClosedError("the subscription was closed"));
+  }
+
+  /** Iterates the pipe's queue until the pipe closes (quietly on a graceful close). */
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return this.#queue.iterate();
+  }
+
+  #released = (m: Message) => {
+    this.#bufferedBytes -= m.data.length;
+    this.#bufferedCount--;
+    this.#maybeResume();
+  };
+
+  #hold(m: Message): void {
+    this.#bufferedBytes += m.data.length;
+    this.#bufferedCount++;
+    if (!this.#paused && (this.#bufferedBytes > this.options.queueBytes || this.#bufferedCount > this.options.queueMessages)) {
+      this.#paused = true;
+      this.#stream.pause();
+    }
+  }
+
+  #maybeResume(): void {
+    if (this.#paused && this.#bufferedBytes <= this.options.queueBytes / 2 && this.#bufferedCount <= this.options.queueMessages / 2) {
+      this.#paused = false;
+      this.#lastRecv = Date.now(); // we were not reading: do not blame the peer for the silence
+      this.#stream.resume();
+    }
+  }
+
+  #onData = (chunk: Buffer) => {
+    this.#stats.bytesReceived += chunk.length;
+    this.#lastRecv = Date.now();
+    let records: Buffer[];
+    try {
+      records = this.#decoder.push(chunk);
+      for (const r of records) {
+        if (this.#state === "closed") return;
+        this.#onRecord(r);
+      }
+    } catch (err) {
+      if (err instanceof MessageTooLargeError) {
+        this.#sendError(WireError.TOO_LARGE, "message over the receiver's maximum");
+      } else if (err instanceof FrameError) {
+        this.#sendError(WireError.PROTOCOL, "bad frame");
+      }
+      this.destroy(isP2PError(err) ? err : new FrameError(`could not read a frame: ${(err as Error).message}`, { cause: err }));
+    }
+  };
+
+  #onRecord(record: Buffer): void {
+    const frame = decodeFrame(this.#session.channel.open(record));
+    switch (frame.type) {
+      case FrameType.DATA: {
+        this.#stats.messagesReceived++;
+        const msg = new Message(frame.payload, (frame.flags & FrameFlags.TEXT) !== 0, frame.seq);
+        this.#hold(msg);
+        this.#inbox.push(msg);
+        if (!this.#pumping) void this.#pump();
+        break;
+      }
+      case FrameType.PING: {
+        if (this.#state !== "closed") this.#writeFrame(FrameType.PONG, 0, frame.payload).catch(() => {});
+        break;
+      }
+      case FrameType.PONG: {
+        if (frame.payload.length === 8) this.rtt = Math.max(0, Date.now() - Number(frame.payload.readBigUInt64BE(0)));
+        break;
+      }
+      case FrameType.CLOSE:
+        this.#remoteClosed = true;
+        this.#log.debug("peer closed the pipe", { remoteId: this.remoteId });
+        if (this.#state === "open") void this.close();
+        else this.#maybeFinish();
+        break;
+      case FrameType.ERROR: {
+        const code = frame.payload[0];
+        const reason = frame.payload.subarray(1).toString("utf8").slice(0, 200);
+        this.destroy(
+          code === WireError.TOO_LARGE
+            ? new MessageTooLargeError(`the peer refused a message over its maximum size and closed the pipe (${reason})`)
+            : new PipeClosedError(`the peer closed the pipe with an error: ${reason || `code ${code}`}`),
+        );
+        break;
+      }
+      case FrameType.ACK:
+        break; // reserved for path migration
+      default:
+        throw new FrameError(`unexpected frame type ${frame.type} on an open pipe`);
+    }
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#inbox.length) {
+        const msg = this.#inbox.shift()!;
+        let taken = false;
+        for (const sub of this.#subs) {
+          if (matches(sub.filter, msg)) {
+            taken = true;
+            if (sub.queue.push(msg)) this.#hold(msg);
+          }
+        }
+        if (this.listenerCount("message") > 0) {
+          taken = true;
+          try {
+            this.emit("message", msg, this);
+          } catch (err) {
+            this.#log.warn("a 'message' listener threw", { error: (err as Error).message });
+          }
+        }
+        if (this.#dispatch && this.inbound) {
+          taken = true;
+          try {
+            await this.#dispatch(msg, this);
+          } catch (err) {
+            this.#log.warn("a message callback threw", { error: (err as Error).message });
+          }
+        }
+        if (!taken && this.#queue.push(msg)) this.#hold(msg);
+        this.#released(msg); // it left the inbox
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    this.#maybeFinish();
+  }
+
+  // ---- liveness --------------------------------------------------------
+
+  #onTick = () => {
+    const now = Date.now();
+    if (this.#paused) this.#lastRecv = now;
+    if (now - this.#lastRecv > this.options.deadPeerTimeout) {
+      this.destroy(new PeerTimeoutError(`the peer sent nothing for ${this.options.deadPeerTimeout} ms; assuming it is gone`));
+      return;
+    }
+    if (this.#state !== "closed" && now - this.#lastSend >= this.options.keepaliveInterval) {
+      const ts = Buffer.allocUnsafe(8);
+      ts.writeBigUInt64BE(BigInt(now));
+      this.#writeFrame(FrameType.PING, 0, ts).catch(() => {});
+    }
+  };
+
+  // ---- closing ---------------------------------------------------------
+
+  /**
+   * Graceful close: everything sent before is delivered, then the peer is told
+   * and we wait (up to closeTimeout) for it to finish. Idempotent; never throws.
+   */
+  async close(): Promise<void> {
+    if (this.#state !== "open") {
+      await this.closed;
+      return;
+    }
+    this.#state = "closing";
+    this.#closeTimer = setTimeout(() => this.destroy(new TimeoutError(`the peer did not finish closing within ${this.options.closeTimeout} ms`)), this.options.closeTimeout);
+    this.#closeTimer.unref();
+    await this.#sendChain;
+    if (!this.#error) {
+      this.#writeFrame(FrameType.CLOSE, 0).catch(() => {});
+      this.#stream.end();
+    }
+    this.#maybeFinish();
+    await this.closed;
+  }
+
+  #maybeFinish(): void {
+    // Done when both sides said CLOSE and every received message was dispatched.
+    if (this.#state === "closing" && this.#remoteClosed && !this.#pumping && this.#inbox.length === 0) {
+      this.#finish(undefined);
+    }
+  }
+
+  /** Forceful close: the connection is cut at once; pending sends and receives fail with `err`. */
+  destroy(err?: Error): void {
+    if (this.#state === "closed") return;
+    this.#finish(err ?? new PipeClosedError("the pipe was destroyed"));
+  }
+
+  #finish(err: Error | undefined): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#error = err;
+    clearInterval(this.#timer);
+    if (this.#closeTimer) clearTimeout(this.#closeTimer);
+    const endErr = this.#closedError();
+    for (const w of this.#drainWaiters.splice(0)) w.reject(endErr);
+    this.#queue.end(endErr);
+    for (const s of this.#subs) s.queue.end(endErr);
+    if (err) this.#stream.destroy();
+    else if (!this.#stream.destroyed) {
+      // Graceful: our CLOSE and FIN are queued; let them flush, then free the socket.
+      this.#stream.end(() => this.#stream.destroy());
+      setTimeout(() => this.#stream.destroy(), 1000).unref();
+    }
+    this.#stream.off("data", this.#onData);
+    if (err) this.#log.debug("pipe failed", { remoteId: this.remoteId, error: err.message });
+    this.emit("close", err);
+    this.#resolveClosed(err);
+  }
+
+  #sendError(code: WireError, reason: string): void {
+    if (this.#state === "closed") return;
+    try {
+      this.#writeFrame(FrameType.ERROR, 0, Buffer.concat([Buffer.from([code]), Buffer.from(reason)])).catch(() => {});
+    } catch {
+      /* the socket is already gone */
+    }
+  }
+
+  #closedError(cause?: Error): Error {
+    if (this.#error) return this.#error;
+    return new PipeClosedError("the pipe is closed", cause ? { cause } : undefined);
+  }
+
+  #onEnd = () => {
+    // A FIN without a CLOSE frame first means the peer vanished mid-stream.
+    if (!this.#remoteClosed) this.destroy(new PipeClosedError("the peer closed the connection without a graceful close"));
+  };
+
+  #onError = (err: Error) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    this.destroy(new PipeClosedError(`connection error${code ? ` (${code})` : ""}: ${err.message}`, { cause: err }));
+  };
+
+  #onStreamClose = () => {
+    if (this.#state === "open") this.destroy(new PipeClosedError("the connection closed"));
+    else if (this.#state === "closing") {
+      // We asked to close and nothing more can arrive: finish once the inbox is dispatched.
+      this.#remoteClosed = true;
+      this.#maybeFinish();
+    }
+  };
+}
+
+export { P2PError };

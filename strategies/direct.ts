@@ -1,0 +1,204 @@
+/**
+ * Direct strategy: dial every endpoint in the peer's address that can be
+ * reachable from here, Happy-Eyeballs style (RFC 8305: staggered starts, the
+ * next attempt starts early when one fails, first authenticated session wins,
+ * losers are aborted and their sockets freed).
+ */
+import net from "node:net";
+import type { NodeAddress } from "../src/address.ts";
+import { AbortError, DialError, PeerIdentityError, TimeoutError } from "../src/errors.ts";
+import { isLoopback, isPrivateOrLocal } from "../src/ip.ts";
+import type { Applicability, DialContext, DialResult, Strategy } from "../src/strategy.ts";
+
+export interface DirectOptions {
+  /** Delay before starting the next candidate while one is still pending (ms). @default 250 */
+  staggerMs: number;
+  /** Timeout of one TCP connect + handshake attempt (ms). @default 5000 */
+  attemptTimeout: number;
+}
+
+export const DIRECT_DEFAULTS: Readonly<DirectOptions> = Object.freeze({ staggerMs: 250, attemptTimeout: 5000 });
+
+export interface Candidate {
+  host: string;
+  port: number;
+  kind: "loopback" | "lan" | "public" | "ipv6";
+}
+
+function v4Prefix24(ip: string): string {
+  return ip.split(".").slice(0, 3).join(".");
+}
+
+/**
+ * The endpoints worth dialing, best first (pure). Loopback only when we are on
+ * loopback too; private addresses only when we share a public IP or a /24
+ * with the peer; IPv6 when we have global IPv6 ourselves.
+ */
+export function directCandidates(local: NodeAddress, remote: NodeAddress): Candidate[] {
+  const localV4 = local.interfaces.flatMap((i) => i.v4.private);
+  const localPublic = new Set(local.interfaces.flatMap((i) => i.v4.public));
+  const localHasLoopback = local.interfaces.some((i) => [...i.v4.private, ...i.v6].some(isLoopback));
+  const localHasV6 = local.interfaces.some((i) => i.v6.some((ip) => !isPrivateOrLocal(ip) || ip.toLowerCase().startsWith("fd")));
+  const sharesPublic = remote.interfaces.some((i) => i.v4.public.some((ip) => localPublic.has(ip)));
+  const out: Candidate[] = [];
+  const seen = new Set<string>();
+  const add = (c: Candidate) => {
+    const key = `${c.host}|${c.port}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(c);
+    }
+  };
+  for (const itf of remote.interfaces) {
+    for (const ip of itf.v6) {
+      if (isLoopback(ip)) {
+        if (localHasLoopback) add({ host: ip, port: itf.port, kind: "loopback" });
+      } else if (localHasV6) add({ host: ip, port: itf.port, kind: "ipv6" });
+    }
+    for (const ip of itf.v4.private) {
+      if (isLoopback(ip)) {
+        if (localHasLoopback) add({ host: ip, port: itf.port, kind: "loopback" });
+      } else if (sharesPublic || localV4.some((l) => v4Prefix24(l) === v4Prefix24(ip))) {
+        add({ host: ip, port: itf.port, kind: "lan" });
+      }
+    }
+    for (const ip of itf.v4.public) {
+      if (itf.mappedPort) add({ host: ip, port: itf.mappedPort, kind: "public" });
+      add({ host: ip, port: itf.port, kind: "public" });
+    }
+  }
+  // Same machine or same LAN first: they are fastest and work behind any NAT.
+  const rank = { loopback: 0, lan: 1, ipv6: 2, public: 3 } as const;
+  return out.sort((a, b) => rank[a.kind] - rank[b.kind]);
+}
+
+/** Opens a TCP connection, honouring an AbortSignal and a timeout. */
+export function dialTcp(host: string, port: number, signal: AbortSignal, timeout: number, localPort?: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new AbortError("dial aborted"));
+    let socket: net.Socket;
+    try {
+      socket = net.connect({ host, port, allowHalfOpen: true, localPort, noDelay: true });
+    } catch (err) {
+      return reject(err);
+    }
+    const timer = setTimeout(() => done(new TimeoutError(`TCP connect to ${host}:${port} timed out after ${timeout} ms`)), timeout);
+    const onAbort = () => done(new AbortError("dial aborted"));
+    const onError = (err: Error) => done(err);
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      socket.off("error", onError);
+      socket.off("connect", onConnect);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else resolve(socket);
+    };
+    const onConnect = () => done();
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.once("error", onError);
+    socket.once("connect", onConnect);
+  });
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code && !String(e.message).includes(e.code) ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+}
+
+export class DirectStrategy implements Strategy {
+  readonly name = "direct" as const;
+  readonly options: DirectOptions;
+
+  constructor(options: Partial<DirectOptions> = {}) {
+    this.options = { ...DIRECT_DEFAULTS, ...options };
+  }
+
+  applies(local: NodeAddress, remote: NodeAddress): Applicability {
+    const c = directCandidates(local, remote);
+    if (c.length === 0) return { verdict: "no", reason: "the peer lists no endpoint reachable from here" };
+    return { verdict: "yes", reason: `${c.length} candidate endpoint(s)` };
+  }
+
+  async dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult> {
+    const candidates = directCandidates(ctx.local, ctx.remote);
+    if (candidates.length === 0) throw new DialError("direct: the peer lists no endpoint reachable from here");
+    const race = new AbortController();
+    const onOuterAbort = () => race.abort();
+    opts.signal.addEventListener("abort", onOuterAbort, { once: true });
+    const failures: Array<{ c: Candidate; err: unknown }> = [];
+    const attemptTimeout = Math.min(this.options.attemptTimeout, opts.timeout);
+
+    const attempt = async (c: Candidate): Promise<DialResult> => {
+      const own = new AbortController();
+      const onRace = () => own.abort();
+      race.signal.addEventListener("abort", onRace, { once: true });
+      const timer = setTimeout(() => own.abort(new TimeoutError(`attempt to ${c.host}:${c.port} timed out`)), attemptTimeout);
+      let socket: net.Socket | undefined;
+      try {
+        ctx.progress("dial", { host: c.host, port: c.port, kind: c.kind });
+        socket = await dialTcp(c.host, c.port, own.signal, attemptTimeout);
+        const session = await ctx.secure(socket, "initiator", own.signal);
+        return { stream: socket, session, role: "initiator", remoteAddress: c.host, remotePort: c.port };
+      } catch (err) {
+        socket?.destroy();
+        throw own.signal.aborted && !race.signal.aborted && !(err instanceof PeerIdentityError)
+          ? new TimeoutError(`no answer from ${c.host}:${c.port} within ${attemptTimeout} ms`)
+          : err;
+      } finally {
+        clearTimeout(timer);
+        race.signal.removeEventListener("abort", onRace);
+      }
+    };
+
+    try {
+      return await new Promise<DialResult>((resolve, reject) => {
+        let next = 0;
+        let pending = 0;
+        let settled = false;
+        let staggerTimer: NodeJS.Timeout | undefined;
+        const finishIfDone = () => {
+          if (!settled && pending === 0 && next >= candidates.length) {
+            settled = true;
+            const identity = failures.find((f) => f.err instanceof PeerIdentityError);
+            if (identity) return reject(identity.err);
+            if (opts.signal.aborted) return reject(new AbortError("connect aborted"));
+            const list = failures.map((f) => `${f.c.host}:${f.c.port} (${describe(f.err)})`).join("; ");
+            const err = new DialError(`direct: could not reach the peer at any of its ${candidates.length} endpoint(s): ${list}`);
+            reject(err);
+          }
+        };
+        const launch = () => {
+          clearTimeout(staggerTimer);
+          if (settled || next >= candidates.length) return finishIfDone();
+          const c = candidates[next++];
+          pending++;
+          attempt(c).then(
+            (res) => {
+              pending--;
+              if (settled) {
+                res.stream.destroy(); // a loser that finished late
+                return;
+              }
+              settled = true;
+              clearTimeout(staggerTimer);
+              race.abort();
+              resolve(res);
+            },
+            (err) => {
+              pending--;
+              failures.push({ c, err });
+              ctx.progress("dial-failed", { host: c.host, port: c.port, error: describe(err) });
+              if (!settled) launch(); // a failure starts the next candidate at once
+            },
+          );
+          if (next < candidates.length) staggerTimer = setTimeout(launch, this.options.staggerMs);
+        };
+        launch();
+      });
+    } finally {
+      opts.signal.removeEventListener("abort", onOuterAbort);
+    }
+  }
+}
