@@ -158,8 +158,10 @@ export function looksLikeStun(buf: Uint8Array): boolean {
  * Attributes after MESSAGE-INTEGRITY other than FINGERPRINT are dropped (§14.5).
  * Any malformed input throws StunError, and nothing else.
  */
-export function decode(buf: Uint8Array): DecodedStunMessage {
-  if (!(buf instanceof Uint8Array)) throw new StunError("STUN input must be a Uint8Array");
+export function decode(input: Uint8Array): DecodedStunMessage {
+  if (!(input instanceof Uint8Array)) throw new StunError("STUN input must be a Uint8Array");
+  // A plain Uint8Array view: Buffer#slice would share memory, and we rely on slice() copying.
+  const buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (buf.length < HEADER_LENGTH) throw new StunError(`truncated STUN header: ${buf.length} of ${HEADER_LENGTH} bytes`);
   if (buf.length > HEADER_LENGTH + MAX_BODY_LENGTH) throw new StunError(`oversize STUN message: ${buf.length} bytes`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);

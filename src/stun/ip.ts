@@ -63,3 +63,20 @@ export function canonicalIp(ip: string): string {
   const b = ipToBytes(ip);
   return b ? bytesToIp(b) : ip;
 }
+
+/** A {family, address, port} from what a socket reports; IPv4-mapped IPv6 is unwrapped; canonical form. */
+export function toTransportAddress(ip: string, port: number): { family: 4 | 6; address: string; port: number } {
+  let a = ip;
+  if (a.toLowerCase().startsWith("::ffff:") && net.isIPv4(a.slice(7))) a = a.slice(7);
+  return { family: net.isIPv4(a) ? 4 : 6, address: canonicalIp(a), port };
+}
+
+/** "1.2.3.4:5" or "[::1]:5". */
+export function formatAddress(a: { address: string; port: number }): string {
+  return a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+/** Same IP (canonical) and port. */
+export function sameAddress(a: { address: string; port: number } | undefined, b: { address: string; port: number } | undefined): boolean {
+  return !!a && !!b && a.port === b.port && canonicalIp(a.address) === canonicalIp(b.address);
+}

@@ -77,6 +77,16 @@ describe("RFC 5769 test vectors", () => {
     });
   }
 
+  it("decodes from a Buffer view at a non-zero offset (as sockets deliver) without touching it", () => {
+    const pool = Buffer.alloc(SAMPLE_V4_RESPONSE.length + 13);
+    pool.set(SAMPLE_V4_RESPONSE, 13);
+    const view = pool.subarray(13);
+    const before = Buffer.from(view).toString("hex");
+    const m = decode(view);
+    assert.ok(verifyIntegrity(m, shortTermKey(PASSWORD)));
+    assert.equal(view.toString("hex"), before);
+  });
+
   it("§2.4 long-term credentials: MD5 key, integrity verifies, re-encodes", () => {
     const m = decode(LONG_TERM_REQUEST);
     const username = "\u30de\u30c8\u30ea\u30c3\u30af\u30b9";
