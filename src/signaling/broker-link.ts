@@ -80,6 +80,8 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     this.#client = client;
     client.on("connect", () => {
       if (client !== this.#client) return;
+      // Small latency-bound messages: do not let Nagle hold them back (TCP streams only).
+      (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
       if (!this.#opts.topic) return this.#setUp();
       client.subscribe(this.#opts.topic, { qos: 0 }, (err, granted) => {
         if (client !== this.#client) return;

@@ -64,6 +64,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
+    // Signaling messages are small and latency-bound: Nagle + delayed ACK would add ~40 ms per hop.
+    socket.setNoDelay(true);
     aedes.handle(socket);
   });
   try {
