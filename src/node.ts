@@ -277,7 +277,7 @@ export class Node extends EventEmitter<NodeEvents> {
       remoteAddress,
       remotePort,
       options: this.#pipeOptions,
-      dispatch: this.#dispatch,
+      dispatch: { active: () => this.#handlers.length > 0, dispatch: this.#dispatch },
       logger: this.logger,
     });
     this.#pipes.add(pipe);

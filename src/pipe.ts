@@ -70,6 +70,13 @@ export function resolvePipeOptions(opts: Partial<PipeOptions> = {}): PipeOptions
 export type PipeRole = "initiator" | "responder";
 export type MessageHandler = (msg: Message, pipe: Pipe) => void | Promise<void>;
 
+/** The node's callbacks, as a pipe sees them. */
+export interface Dispatcher {
+  /** True while at least one callback is registered. */
+  active(): boolean;
+  dispatch: MessageHandler;
+}
+
 export interface PipeInit {
   stream: Duplex;
   session: HandshakeResult;
@@ -81,7 +88,7 @@ export interface PipeInit {
   remoteAddress?: string;
   remotePort?: number;
   options?: Partial<PipeOptions>;
-  dispatch?: MessageHandler;
+  dispatch?: Dispatcher;
   logger?: Logger;
 }
 
@@ -139,7 +146,7 @@ export class Pipe extends EventEmitter {
   readonly #sendLimit: number;
   readonly #queue: MessageQueue;
   readonly #subs = new Set<Subscription>();
-  readonly #dispatch?: MessageHandler;
+  readonly #dispatch?: Dispatcher;
   readonly #log: Logger;
   #inbox: Message[] = [];
   #pumping = false;
@@ -407,10 +414,10 @@ export class Pipe extends EventEmitter {
             this.#log.warn("a 'message' listener threw", { error: (err as Error).message });
           }
         }
-        if (this.#dispatch && this.inbound) {
+        if (this.#dispatch && this.inbound && this.#dispatch.active()) {
           taken = true;
           try {
-            await this.#dispatch(msg, this);
+            await this.#dispatch.dispatch(msg, this);
           } catch (err) {
             this.#log.warn("a message callback threw", { error: (err as Error).message });
           }

@@ -30,14 +30,14 @@ function v4Prefix24(ip: string): string {
 }
 
 /**
- * The endpoints worth dialing, best first (pure). Loopback only when we are on
- * loopback too; private addresses only when we share a public IP or a /24
- * with the peer; IPv6 when we have global IPv6 ourselves.
+ * The endpoints worth dialing, best first (pure). A peer lists loopback only
+ * when it listens on loopback alone, i.e. it is on this host. Private addresses
+ * only when we share a public IP or a /24 with the peer; IPv6 when we have
+ * IPv6 ourselves.
  */
 export function directCandidates(local: NodeAddress, remote: NodeAddress): Candidate[] {
   const localV4 = local.interfaces.flatMap((i) => i.v4.private);
   const localPublic = new Set(local.interfaces.flatMap((i) => i.v4.public));
-  const localHasLoopback = local.interfaces.some((i) => [...i.v4.private, ...i.v6].some(isLoopback));
   const localHasV6 = local.interfaces.some((i) => i.v6.some((ip) => !isPrivateOrLocal(ip) || ip.toLowerCase().startsWith("fd")));
   const sharesPublic = remote.interfaces.some((i) => i.v4.public.some((ip) => localPublic.has(ip)));
   const out: Candidate[] = [];
@@ -51,14 +51,12 @@ export function directCandidates(local: NodeAddress, remote: NodeAddress): Candi
   };
   for (const itf of remote.interfaces) {
     for (const ip of itf.v6) {
-      if (isLoopback(ip)) {
-        if (localHasLoopback) add({ host: ip, port: itf.port, kind: "loopback" });
-      } else if (localHasV6) add({ host: ip, port: itf.port, kind: "ipv6" });
+      if (isLoopback(ip)) add({ host: ip, port: itf.port, kind: "loopback" });
+      else if (localHasV6) add({ host: ip, port: itf.port, kind: "ipv6" });
     }
     for (const ip of itf.v4.private) {
-      if (isLoopback(ip)) {
-        if (localHasLoopback) add({ host: ip, port: itf.port, kind: "loopback" });
-      } else if (sharesPublic || localV4.some((l) => v4Prefix24(l) === v4Prefix24(ip))) {
+      if (isLoopback(ip)) add({ host: ip, port: itf.port, kind: "loopback" });
+      else if (sharesPublic || localV4.some((l) => v4Prefix24(l) === v4Prefix24(ip))) {
         add({ host: ip, port: itf.port, kind: "lan" });
       }
     }

@@ -1,0 +1,34 @@
+/** `p2pnode signal`: runs the embedded MQTT signaling broker until SIGINT/SIGTERM. */
+import type { Command } from "commander";
+import { startBroker } from "../signaling/broker.ts";
+import { createLogger, type LogLevel } from "../logger.ts";
+import { createOutput, intArg, untilSignal } from "./output.ts";
+
+interface SignalFlags {
+  port: number;
+  host: string;
+  json?: boolean;
+  log?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("signal")
+    .description("run a signaling broker (MQTT) that nodes can share: --signal mqtt://HOST:PORT")
+    .option("-p, --port <port>", "TCP port to listen on (0 = any free port)", intArg("--port"), 1883)
+    .option("--host <ip>", "address to listen on (0.0.0.0 or :: for every interface)", "127.0.0.1")
+    .option("--json", "print one JSON object per line")
+    .option("--log <level>", "log level on stderr: error, warn, info, debug")
+    .action(async (flags: SignalFlags) => {
+      const out = createOutput(!!flags.json);
+      const broker = await startBroker({ host: flags.host, port: flags.port, logger: createLogger(flags.log as LogLevel | undefined) }).catch(
+        (err: unknown) => out.fail(err),
+      );
+      out.event("ready", { url: broker.url, host: broker.host, port: broker.port });
+      out.data(`signaling broker ready: ${broker.url}`);
+      const sig = await untilSignal();
+      await broker.close();
+      out.event("closed", { signal: sig });
+      out.info(`closed (${sig})`);
+    });
+}
