@@ -52,7 +52,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       done(null);
     },
     authorizeSubscribe(_client, sub, done) {
-      if (hasWildcard(sub.topic) || sub.topic.startsWith("$")) return done(new Error("wildcard and $ subscriptions are not allowed"), null);
+      // A null subscription is answered with a failure code (0x80) instead of dropping the connection.
+      if (hasWildcard(sub.topic) || sub.topic.startsWith("$")) return done(null, null);
       done(null, sub);
     },
   });
