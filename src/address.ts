@@ -151,6 +151,16 @@ function checkFields(f: AddressFields): void {
   if (f.interfaces.length > LIMITS.interfaces) throw new AddressError(`an address lists at most ${LIMITS.interfaces} interfaces`);
   if (f.signaling.length > LIMITS.signaling) throw new AddressError(`an address lists at most ${LIMITS.signaling} signaling servers`);
   if (f.relays.length > LIMITS.relays) throw new AddressError(`an address lists at most ${LIMITS.relays} relays`);
+  // Whatever the parser would refuse must fail here, not produce an address nobody can read.
+  for (const itf of f.interfaces) {
+    if (!Number.isInteger(itf.port) || itf.port < 1 || itf.port > 0xffff) throw new AddressError(`address interface ${itf.name} has an invalid port ${itf.port}`);
+    if (itf.mappedPort !== undefined && (!Number.isInteger(itf.mappedPort) || itf.mappedPort < 0 || itf.mappedPort > 0xffff)) {
+      throw new AddressError(`address interface ${itf.name} has an invalid mapped port ${itf.mappedPort}`);
+    }
+  }
+  // A cut URL would point somewhere else: refuse instead of truncating.
+  for (const url of f.signaling) if (url.length > LIMITS.url) throw new AddressError(`address signaling URL is longer than ${LIMITS.url} characters`);
+  for (const url of f.relays) if (url.length > LIMITS.url) throw new AddressError(`address relay URI is longer than ${LIMITS.url} characters`);
 }
 
 /** Signs and encodes an address for `identity`. */
@@ -178,8 +188,8 @@ export function encodeAddress(identity: Identity, fields: AddressFields): string
     iw.tlv(I.NAT_UDP, natBytes(itf.nat.udp));
     w.tlv(T.INTERFACE, iw.bytes());
   }
-  for (const url of fields.signaling) w.str(T.SIGNALING, url.slice(0, LIMITS.url));
-  for (const url of fields.relays) w.str(T.RELAY, url.slice(0, LIMITS.url));
+  for (const url of fields.signaling) w.str(T.SIGNALING, url);
+  for (const url of fields.relays) w.str(T.RELAY, url);
   const unsigned = w.bytes();
   const sig = identity.sign(Buffer.concat([SIG_DOMAIN, unsigned]));
   w.tlv(T.SIGNATURE, sig);
