@@ -74,7 +74,10 @@ export class StunTcpConnection {
   /** Connects to `server`; rejects with TimeoutError, AbortError or the socket error. */
   static async connect(server: TransportAddress, opts: StunTcpOptions = {}): Promise<StunTcpConnection> {
     if (opts.localAddress !== undefined && net.isIP(opts.localAddress) === 0) throw new InvalidArgumentError(`localAddress must be an IP literal, got ${opts.localAddress}`);
-    const sock = net.connect({ host: server.address, port: server.port, localAddress: opts.localAddress, localPort: opts.localPort || undefined, family: server.family });
+    // Always bind explicitly: only an explicit bind sets SO_REUSEADDR (libuv), which a
+    // later connection or dial-back listener on the same port needs.
+    const localAddress = opts.localAddress ?? (server.family === 6 ? "::" : "0.0.0.0");
+    const sock = net.connect({ host: server.address, port: server.port, localAddress, localPort: opts.localPort || undefined, family: server.family });
     sock.on("error", () => {});
     try {
       await within(
