@@ -44,6 +44,8 @@ export class SecureChannel {
 
   /** Opens one record body (ciphertext + tag). Throws FrameError if it was forged or corrupted. */
   open(body: Buffer): Buffer {
+    // Shorter than a tag, setAuthTag would throw a TypeError (e.g. a 0-length record right after the handshake).
+    if (body.length < TAG_LENGTH) throw new FrameError(`a ${body.length}-byte record is shorter than its authentication tag; closing the pipe`);
     const header = Buffer.allocUnsafe(RECORD_HEADER_LENGTH);
     header.writeUInt32BE(body.length, 0);
     const decipher = createDecipheriv(ALGORITHM, this.#recvKey, nonce(this.#recvCounter++), { authTagLength: TAG_LENGTH });
