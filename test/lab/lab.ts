@@ -14,11 +14,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EXPECTED, impairRuleset, routerRuleset, type NatKind, type NatOptions } from "./nat-rules.ts";
 import { LAB_DIR, LabProcess, killRecorded, run, type RunResult } from "./procs.ts";
+import { startCoturn, startMiniupnpd, startMosquitto, type Coturn, type Miniupnpd, type Mosquitto } from "./servers.ts";
 import { LAN_HOSTS, PORTS, PREFIX, PUBLIC_HOSTS, SITES, SITE_NAMES, WAN_NS, allNamespaces, ns, type SiteName, type SitePlan } from "./plan.ts";
 
 export { NAT_KINDS, EXPECTED, RECIPE, type NatKind, type NatOptions } from "./nat-rules.ts";
 export { SITES, PUBLIC_HOSTS, PORTS, TURN_USER, type SiteName } from "./plan.ts";
 export { LabProcess } from "./procs.ts";
+export type { Coturn, Miniupnpd, Mosquitto } from "./servers.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 export const PROBE = join(HERE, "probe.py");
@@ -103,6 +105,9 @@ export class Lab {
   readonly #delayLines = new Map<SiteName, LabProcess>();
   readonly #procs = new Set<LabProcess>();
   #reflector: Promise<void> | null = null;
+  #coturn: Promise<Coturn> | null = null;
+  #mosquitto: Promise<Mosquitto> | null = null;
+  readonly #upnp = new Map<SiteName, Promise<Miniupnpd>>();
   #down = false;
 
   private constructor(dir: string) {
@@ -354,6 +359,35 @@ export class Lab {
       await Promise.all([helper.waitForLine(/"ready"/), refl.waitForLine(/"ready"/)]);
     })();
     return this.#reflector;
+  }
+
+  /** coturn on srv (TURN UDP/TCP + RFC 6062, STUN with RFC 5780 on both srv addresses). Idempotent. */
+  startCoturn(): Promise<Coturn> {
+    this.#coturn ??= startCoturn(this);
+    return this.#coturn;
+  }
+
+  /** mosquitto on srv's first address, anonymous. Idempotent. */
+  startMosquitto(): Promise<Mosquitto> {
+    this.#mosquitto ??= startMosquitto(this);
+    return this.#mosquitto;
+  }
+
+  /** miniupnpd (UPnP IGD v1 or v2, NAT-PMP) on site a's or b's router; starts coturn for its STUN check. One per site. */
+  startMiniupnpd(site: SiteName, opts: { igd?: 1 | 2 } = {}): Promise<Miniupnpd> {
+    let p = this.#upnp.get(site);
+    if (!p) {
+      p = startMiniupnpd(this, site, opts);
+      this.#upnp.set(site, p);
+    }
+    return p;
+  }
+
+  /** Stops a site's miniupnpd (so another IGD version can be started). */
+  async stopMiniupnpd(site: SiteName): Promise<void> {
+    const p = this.#upnp.get(site);
+    this.#upnp.delete(site);
+    if (p) await (await p.catch(() => null))?.proc.kill();
   }
 
   /** Log of every process the lab runs (print it when a test fails). */

@@ -201,7 +201,7 @@ def dests(a):
     return [(addrs[0], a.port), (addrs[1], a.port), (addrs[0], a.port + 1), (addrs[1], a.port + 1)]
 
 
-def udp_map(sock, dest, timeout=1.0):
+def udp_map(sock, dest, timeout=0.4):
     for _ in range(3):
         sock.sendto(b"map", dest)
         end = time.time() + timeout

@@ -41,6 +41,7 @@ export function run(cmd: string, args: string[], opts: { input?: string; allowFa
         reject(new Error(`${cmd} ${args.join(" ")} exited ${res.code}${signal ? ` (${signal})` : ""}: ${stderr.trim() || stdout.trim()}`));
       } else resolve(res);
     });
+    child.stdin.on("error", () => {}); // EPIPE when the command exits without reading its input
     child.stdin.end(opts.input ?? "");
   });
 }
