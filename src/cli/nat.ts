@@ -1,0 +1,55 @@
+/** `p2pnode nat`: NAT discovery against the STUN servers you name. */
+import type { Command } from "commander";
+import { InvalidArgumentError } from "../errors.ts";
+import { createLogger, type LogLevel } from "../logger.ts";
+import { discoverNat } from "../nat/discovery.ts";
+import type { Transport } from "../nat/types.ts";
+import { collect, createOutput, intArg } from "./output.ts";
+
+export { formatNatReport } from "../nat/format.ts";
+import { formatNatReport } from "../nat/format.ts";
+
+interface NatFlags {
+  stun?: string[];
+  json?: boolean;
+  timeout: number;
+  local?: string;
+  transport?: string[];
+  log?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("nat")
+    .description("discover NAT type, mapping/filtering behaviour and public address (RFC 5780) over UDP and TCP")
+    .option("--stun <uri>", "STUN server as stun:host[:port] (repeatable; no public server is built in)", collect)
+    .option("--timeout <ms>", "upper bound for the whole discovery", intArg("--timeout"), 2000)
+    .option("--local <ip>", "local IP to bind (decides IPv4 or IPv6)")
+    .option("--transport <udp|tcp>", "only this transport (repeatable)", collect)
+    .option("--json", "print the report as one JSON line")
+    .option("--log <level>", "log level on stderr: error, warn, info, debug")
+    .action(async (flags: NatFlags) => {
+      const out = createOutput(!!flags.json);
+      if (!flags.stun?.length) out.fail(new InvalidArgumentError("give at least one --stun stun:host[:port]; p2pnode has no built-in public servers"));
+      // Ctrl-C stops discovery early (AbortError) instead of killing mid-report.
+      const ac = new AbortController();
+      const onSignal = () => ac.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      const report = await discoverNat({
+        servers: flags.stun!,
+        timeout: flags.timeout,
+        localAddress: flags.local,
+        transports: flags.transport as Transport[] | undefined,
+        signal: ac.signal,
+        logger: createLogger(flags.log as LogLevel | undefined),
+      })
+        .catch((err: unknown) => out.fail(err))
+        .finally(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+        });
+      out.event("report", { report });
+      out.data(formatNatReport(report));
+    });
+}
