@@ -106,6 +106,16 @@ function x25519FromRaw(raw: Buffer): KeyObject {
   }
 }
 
+/** X25519 agreement; a low-order peer key makes OpenSSL throw a plain Error ("failed during derivation"). */
+function agree(privateKey: KeyObject, remoteRaw: Buffer): Buffer {
+  const publicKey = x25519FromRaw(remoteRaw);
+  try {
+    return diffieHellman({ privateKey, publicKey });
+  } catch (err) {
+    throw new HandshakeError("peer sent an invalid ephemeral key (low order)", { cause: err });
+  }
+}
+
 function sigInput(role: HandshakeRole, transcript: Buffer, id: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`p2pnode/1 ${role} signature`), transcript, id]);
 }
@@ -257,7 +267,7 @@ async function runInitiator(stream: Duplex, reader: Reader, opts: HandshakeOptio
   if (msg2.length < 2 + 32 + TAG_LENGTH) throw new HandshakeError("handshake reply too short");
   checkHeader(msg2, Msg.REPLY);
   const eRemote = msg2.subarray(2, 34);
-  const dh = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519FromRaw(eRemote) });
+  const dh = agree(eph.privateKey, eRemote);
   const th1 = sha256(PROLOGUE, msg1, eRemote);
   const keys = hkdf(dh, th1, "p2pnode/1 handshake keys", 64);
   const responder = decodePayload("responder", th1, open(keys.subarray(0, 32), msg2.subarray(34), msg2.subarray(0, 34)));
@@ -297,7 +307,7 @@ async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptio
   checkHeader(msg1, Msg.HELLO);
   const eph = generateKeyPairSync("x25519");
   const ePub = rawX25519(eph.publicKey);
-  const dh = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519FromRaw(msg1.subarray(2)) });
+  const dh = agree(eph.privateKey, msg1.subarray(2));
   const th1 = sha256(PROLOGUE, msg1, ePub);
   const keys = hkdf(dh, th1, "p2pnode/1 handshake keys", 64);
   const header2 = Buffer.concat([Buffer.from([PROTOCOL_VERSION, Msg.REPLY]), ePub]);
