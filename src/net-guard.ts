@@ -99,6 +99,16 @@ export function installNetGuard(mode: GuardMode): void {
     }
     return (plookup as (...a: unknown[]) => unknown).call(dns.promises, hostname, ...rest);
   };
+
+  // resolve*/reverse query the configured DNS servers directly (c-ares, not dgram): refuse them all.
+  const refuse = (name: string) => new NetworkGuardError(`network guard (${installed}): refusing DNS query ${name}; tests must pass explicit local servers`);
+  const names = Object.keys(dns.Resolver.prototype).filter((k) => k.startsWith("resolve") || k === "reverse");
+  for (const target of [dns, dns.Resolver.prototype] as unknown as Array<Record<string, unknown>>) {
+    for (const k of names) target[k] = () => { throw refuse(k); };
+  }
+  for (const target of [dns.promises, dns.promises.Resolver.prototype] as unknown as Array<Record<string, unknown>>) {
+    for (const k of names) target[k] = async () => { throw refuse(k); };
+  }
 }
 
 /** Installs the guard if P2PNODE_NET_GUARD asks for it. */
