@@ -2,6 +2,9 @@
 import { Command, CommanderError } from "commander";
 import { register as registerConnect } from "./cli/connect.ts";
 import { register as registerListen } from "./cli/listen.ts";
+import { register as registerNat } from "./cli/nat.ts";
+import { register as registerSignal } from "./cli/signal.ts";
+import { register as registerStun } from "./cli/stun.ts";
 import { CliExit } from "./cli/output.ts";
 
 const program = new Command()
@@ -13,6 +16,9 @@ const program = new Command()
 
 registerListen(program);
 registerConnect(program);
+registerNat(program);
+registerStun(program);
+registerSignal(program);
 
 try {
   await program.parseAsync(process.argv);
