@@ -1,5 +1,5 @@
 /** CLI output: one JSON object per line with --json, plain words otherwise. */
-import { isP2PError } from "../errors.ts";
+import { InvalidArgumentError, isP2PError } from "../errors.ts";
 
 export interface Output {
   json: boolean;
@@ -45,7 +45,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 export function intArg(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
 }

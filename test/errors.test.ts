@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import * as errors from "../src/errors.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+
+test("every error code is documented in docs/errors.md", () => {
+  const doc = readFileSync(join(root, "docs/errors.md"), "utf8");
+  const codes = Object.values(errors)
+    .filter((v): v is { code: string } & Function => typeof v === "function" && typeof (v as { code?: unknown }).code === "string")
+    .map((c) => c.code);
+  assert.ok(codes.length >= 15);
+  for (const code of codes) assert.ok(doc.includes("`" + code + "`"), `${code} is missing from docs/errors.md`);
+});
+
+test("errors carry code, name, cause and the brand", () => {
+  const cause = new Error("inner");
+  const e = new errors.DialError("outer", { cause });
+  assert.equal(e.code, "P2P_ERR_DIAL");
+  assert.equal(e.name, "DialError");
+  assert.equal(e.cause, cause);
+  assert.ok(errors.isP2PError(e));
+  assert.ok(!errors.isP2PError(cause));
+});
+
+test("library code throws only typed errors (no bare `throw new Error(`)", () => {
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : n.endsWith(".ts") ? [join(d, n)] : []));
+  const offenders = [...walk(join(root, "src")), ...walk(join(root, "strategies"))].filter((f) => /throw new Error\(/.test(readFileSync(f, "utf8")));
+  assert.deepEqual(offenders, []);
+});
