@@ -21,7 +21,7 @@ const LIMITS = { interfaces: 16, ipsPerKind: 8, signaling: 8, relays: 8, url: 25
 
 export const NAT_TYPES = ["unknown", "open", "firewall", "full-cone", "restricted", "port-restricted", "symmetric", "blocked"] as const;
 export const BEHAVIOURS = ["unknown", "endpoint-independent", "address-dependent", "address-and-port-dependent"] as const;
-export const DELTA_KINDS = ["unknown", "preserving", "sequential", "random"] as const;
+export const DELTA_KINDS = ["unknown", "preserving", "sequential", "random", "independent"] as const;
 export type NatTypeName = (typeof NAT_TYPES)[number];
 export type Behaviour = (typeof BEHAVIOURS)[number];
 export type DeltaKind = (typeof DELTA_KINDS)[number];

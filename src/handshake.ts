@@ -206,8 +206,9 @@ class Reader {
     return this.read(len);
   }
 
-  /** Detaches and returns the bytes read past the handshake. */
+  /** Detaches and returns the bytes read past the handshake; the stream stays paused until its next owner resumes it. */
   detach(): Buffer {
+    this.#stream.pause();
     this.#stream.off("data", this.#onData);
     this.#stream.off("end", this.#onEnd);
     this.#stream.off("error", this.#onError);

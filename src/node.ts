@@ -14,6 +14,9 @@ import { listInterfaces, type HostInterface } from "./interfaces.ts";
 import { isLoopback, isPrivateOrLocal } from "./ip.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import type { Message } from "./message.ts";
+import { discoverNat } from "./nat/discovery.ts";
+import type { NatReport } from "./nat/types.ts";
+import { applyReport } from "./nat-summary.ts";
 import { installNetGuardFromEnv } from "./net-guard.ts";
 import { Pipe, resolvePipeOptions, type MessageHandler, type PipeOptions } from "./pipe.ts";
 import type { DialContext, Strategy, StrategyName } from "./strategy.ts";
@@ -45,8 +48,12 @@ export interface NodeOptions {
   maxPendingHandshakes?: number;
   /** Signaling brokers (mqtt://…). @default [] */
   signaling?: string[];
-  /** STUN servers (stun:host:port). @default [] */
+  /** STUN servers (stun:host:port) for NAT discovery at start. @default [] (no discovery) */
   stun?: string[];
+  /** Hard limit of NAT discovery (ms). @default 2000 */
+  discoveryTimeout?: number;
+  /** How long startNode() waits for discovery before returning; later results update the address. @default 1000 */
+  discoveryWait?: number;
   /** TURN servers (turn:host:port). @default [] */
   turn?: string[];
   /** Ask the gateway for a port mapping (UPnP/NAT-PMP). @default false */
@@ -68,6 +75,7 @@ export interface ConnectOptions {
 
 export interface NodeEvents {
   pipe: [Pipe];
+  nat: [NatReport];
   address: [string];
   close: [];
 }
@@ -97,6 +105,9 @@ export class Node extends EventEmitter<NodeEvents> {
   #refreshTimer?: NodeJS.Timeout;
   #closed = false;
   #closing?: Promise<void>;
+  #nat?: NatReport;
+  #discovery?: Promise<NatReport | undefined>;
+  readonly #discoveryAbort = new AbortController();
 
   constructor(identity: Identity, opts: NodeOptions) {
     super();
@@ -122,6 +133,16 @@ export class Node extends EventEmitter<NodeEvents> {
   get port(): number {
     return this.#port;
   }
+  /** The last NAT discovery report (undefined before it finishes, or without STUN servers). */
+  get nat(): NatReport | undefined {
+    return this.#nat;
+  }
+
+  /** Resolves with the NAT report once discovery finished (undefined without STUN servers). */
+  natReady(): Promise<NatReport | undefined> {
+    return this.#discovery ?? Promise.resolve(undefined);
+  }
+
   /** Open pipes (both directions). */
   get pipes(): ReadonlySet<Pipe> {
     return this.#pipes;
@@ -157,6 +178,43 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#port = port;
     this.#interfaces = this.#publishedInterfaces(hosts);
     this.#resign();
+    if (this.#opts.stun?.length) this.#startDiscovery(hosts);
+  }
+
+  /** Runs NAT discovery in the background; the address is re-signed when it reports. */
+  #startDiscovery(hosts: string[] | undefined): void {
+    const v4 = hosts?.filter((h) => net.isIPv4(h) && h !== "0.0.0.0");
+    this.#discovery = discoverNat({
+      servers: this.#opts.stun!,
+      localAddress: v4?.length === 1 ? v4[0] : undefined,
+      timeout: this.#opts.discoveryTimeout ?? 2000,
+      signal: this.#discoveryAbort.signal,
+      logger: this.logger.child("nat"),
+    }).then(
+      (report) => {
+        if (this.#closed) return report;
+        this.#nat = report;
+        // The report describes the interface that carries the default route (or the one we bound).
+        const i = Math.max(0, this.#interfaces.findIndex((x) => x.isDefault));
+        if (this.#interfaces[i]) this.#interfaces[i] = applyReport(this.#interfaces[i], report);
+        this.#resign();
+        for (const w of [...report.warnings, ...(report.udp?.warnings ?? []), ...(report.tcp?.warnings ?? [])]) this.logger.warn(`NAT discovery: ${w}`);
+        this.emit("nat", report);
+        return report;
+      },
+      (err) => {
+        if (!this.#closed) this.logger.warn("NAT discovery failed", { error: (err as Error).message });
+        return undefined;
+      },
+    );
+  }
+
+  /** @internal Waits for discovery up to `discoveryWait` (startNode's budget). */
+  async waitForDiscovery(): Promise<void> {
+    if (!this.#discovery) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#discovery, new Promise((r) => (timer = setTimeout(r, this.#opts.discoveryWait ?? 1000)))]);
+    clearTimeout(timer);
   }
 
   #listenOne(host: string, port: number): Promise<number> {
@@ -389,6 +447,8 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#closing ??= (async () => {
       this.#closed = true;
       clearTimeout(this.#refreshTimer);
+      this.#discoveryAbort.abort();
+      await this.#discovery; // frees discovery's sockets before close() resolves
       for (const s of this.#pending) s.destroy();
       const servers = this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())));
       await Promise.all([...this.#pipes].map((p) => p.close()));
@@ -406,6 +466,7 @@ export async function startNode(opts: NodeOptions = {}): Promise<Node> {
   const node = new Node(identity, opts);
   try {
     await node.listen();
+    await node.waitForDiscovery();
   } catch (err) {
     await node.close();
     throw err;

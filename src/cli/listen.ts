@@ -71,8 +71,10 @@ export function register(program: Command): void {
         });
       });
       node.on("address", (addr) => out.event("address", { addr }));
-      out.event("ready", { id: node.id, addr: node.addr, port: node.port, address: describeAddress(node.address) });
+      out.event("ready", { id: node.id, addr: node.addr, port: node.port, address: describeAddress(node.address), nat: node.nat ?? null });
       out.info(`p2pnode listening on port ${node.port} as ${node.id}`);
+      if (node.nat) out.info(`NAT: TCP ${node.nat.tcp?.natType ?? "unknown"}, UDP ${node.nat.udp?.natType ?? "unknown"} (discovery took ${node.nat.durationMs} ms)`);
+      node.on("nat", (report) => out.event("nat", { report }));
       out.info(`share this address with your peer:`);
       out.data(node.addr);
       const sig = await untilSignal();

@@ -1,0 +1,28 @@
+/** Turns a NAT discovery report into the compact summaries an address carries (pure). */
+import type { AddressInterface, DeltaKind, NatSummary, NatTypeName } from "./address.ts";
+import { UNKNOWN_NAT } from "./address.ts";
+import type { NatReport, TransportReport } from "./nat/types.ts";
+
+export function summarize(t: TransportReport | undefined): NatSummary {
+  if (!t) return { ...UNKNOWN_NAT, delta: { ...UNKNOWN_NAT.delta } };
+  const type: NatTypeName = t.natType.startsWith("symmetric") ? "symmetric" : (t.natType as NatTypeName);
+  return {
+    type,
+    mapping: t.mapping,
+    filtering: t.filtering,
+    delta: { kind: t.delta.kind as DeltaKind, step: t.delta.step ?? 0 },
+  };
+}
+
+/**
+ * Applies a report to the interface it was measured on: NAT summaries, and the
+ * public IPv4 when a NAT stands in front (with no NAT the IP is already listed).
+ */
+export function applyReport(itf: AddressInterface, report: NatReport): AddressInterface {
+  const out: AddressInterface = { ...itf, v4: { private: [...itf.v4.private], public: [...itf.v4.public] }, nat: { tcp: summarize(report.tcp), udp: summarize(report.udp) } };
+  for (const t of [report.tcp, report.udp]) {
+    const ip = t?.publicAddress?.address;
+    if (ip && t?.behindNat && report.family === 4 && !out.v4.public.includes(ip) && !out.v4.private.includes(ip)) out.v4.public.push(ip);
+  }
+  return out;
+}

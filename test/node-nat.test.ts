@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { after, test } from "node:test";
+import { parseAddress } from "../src/address.ts";
+import { StunServer } from "../src/stun/server.ts";
+import { loopbackNode } from "./support/nodes.ts";
+
+const servers: StunServer[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+test("with STUN servers, the node discovers its NAT at start and publishes it in its address", async () => {
+  const stun = await StunServer.listen({ host: "127.0.0.1", port: 0, altHost: "127.0.0.2", altPort: 0 });
+  servers.push(stun);
+  const uri = `stun:127.0.0.1:${stun.addresses.primary.port}`;
+  const node = await loopbackNode({ stun: [uri], discoveryWait: 3000 });
+  assert.ok(node.nat, "discovery finished within startNode's wait");
+  // Loopback has no NAT: endpoint-independent mapping and filtering, ports preserved.
+  assert.equal(node.nat!.udp?.natType, "open");
+  assert.equal(node.nat!.tcp?.mapping, "endpoint-independent");
+  const itf = parseAddress(node.addr).interfaces[0];
+  assert.equal(itf.nat.udp.type, "open");
+  assert.equal(itf.nat.udp.mapping, "endpoint-independent");
+  assert.equal(itf.nat.udp.filtering, "endpoint-independent");
+  assert.equal(itf.nat.tcp.mapping, "endpoint-independent");
+  assert.equal(node.address.seq, 2, "the address was re-signed with the report");
+});
+
+test("a STUN server that never answers does not hold up startNode beyond discoveryWait", async () => {
+  const silent = dgram.createSocket("udp4");
+  await new Promise<void>((r) => silent.bind(0, "127.0.0.1", r));
+  const port = (silent.address() as { port: number }).port;
+  const t0 = Date.now();
+  const node = await loopbackNode({ stun: [`stun:127.0.0.1:${port}`], discoveryWait: 300, discoveryTimeout: 1500 });
+  assert.ok(Date.now() - t0 < 1500, "startNode returned after its discovery wait");
+  const late = await node.natReady();
+  assert.ok(late, "discovery reports within its own timeout");
+  assert.equal(parseAddress(node.addr).interfaces[0].nat.udp.type, late!.udp ? parseAddress(node.addr).interfaces[0].nat.udp.type : "unknown");
+  assert.ok([...late!.warnings, ...(late!.udp?.warnings ?? [])].length > 0, "the silent server is reported");
+  silent.close();
+});
