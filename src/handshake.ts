@@ -206,9 +206,12 @@ class Reader {
     return this.read(len);
   }
 
-  /** Detaches and returns the bytes read past the handshake; the stream stays paused until its next owner resumes it. */
+  /**
+   * Detaches and returns the bytes read past the handshake. The caller must
+   * attach its reader in the same tick (only promise continuations in between):
+   * 'data' events come from I/O callbacks, so none can fire before it does.
+   */
   detach(): Buffer {
-    this.#stream.pause();
     this.#stream.off("data", this.#onData);
     this.#stream.off("end", this.#onEnd);
     this.#stream.off("error", this.#onError);

@@ -193,7 +193,6 @@ export class Pipe extends EventEmitter {
     this.#stream.on("close", this.#onStreamClose);
     this.#stream.on("drain", this.#onDrain);
     if (init.session.leftover.length) this.#onData(init.session.leftover);
-    this.#stream.resume(); // the handshake left it paused so no byte is lost in between
   }
 
   get stats(): Readonly<PipeStats> {
