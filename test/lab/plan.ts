@@ -7,7 +7,12 @@
  */
 
 /** Every namespace, link and temp dir of the lab starts with this. */
-export const PREFIX = "p2pn-";
+/**
+ * Namespace prefix. P2PNODE_LAB_ID=x gives a lab of its own (p2pnx-…, its own
+ * temp dir and pid file), so several engineers' test runs can share a machine.
+ */
+const LAB_ID = (process.env.P2PNODE_LAB_ID ?? "").replace(/[^a-z0-9]/gi, "").slice(0, 8);
+export const PREFIX = LAB_ID ? `p2pn${LAB_ID}-` : "p2pn-";
 
 /** Namespace holding the bridge that plays the internet. */
 export const WAN_NS = `${PREFIX}wan`;
