@@ -6,10 +6,11 @@ import { EventEmitter } from "node:events";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { DirectStrategy, type DirectOptions } from "../strategies/direct.ts";
+import { ReverseStrategy, type ReverseOptions } from "../strategies/reverse.ts";
 import { encodeAddress, parseAddress, UNKNOWN_NAT, type AddressInterface, type NodeAddress } from "./address.ts";
-import { AbortError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, TimeoutError } from "./errors.ts";
+import { AbortError, AddressError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, PeerIdentityError, TimeoutError } from "./errors.ts";
 import { handshake, type HandshakeParams, type HandshakeRole } from "./handshake.ts";
-import { Identity, type NodeId } from "./identity.ts";
+import { Identity, isNodeId, type NodeId } from "./identity.ts";
 import { listInterfaces, type HostInterface } from "./interfaces.ts";
 import { isLoopback, isPrivateOrLocal } from "./ip.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
@@ -19,7 +20,10 @@ import type { NatReport } from "./nat/types.ts";
 import { applyReport } from "./nat-summary.ts";
 import { installNetGuardFromEnv } from "./net-guard.ts";
 import { Pipe, resolvePipeOptions, type MessageHandler, type PipeOptions } from "./pipe.ts";
-import type { DialContext, Strategy, StrategyName } from "./strategy.ts";
+import { rankStrategies, type RankedStrategy } from "./ranking.ts";
+import type { RateLimitOptions } from "./signaling/rate-limit.ts";
+import { Signaling } from "./signaling/signaling.ts";
+import type { DialContext, DialResult, ResponderContext, SignalingPort, Strategy, StrategyName } from "./strategy.ts";
 
 installNetGuardFromEnv();
 
@@ -61,9 +65,20 @@ export interface NodeOptions {
   /** Consulted for every authenticated inbound pipe. @default accept all */
   accept?: (peerId: NodeId, info: { strategy?: string; remoteAddress?: string }) => boolean | Promise<boolean>;
   direct?: Partial<DirectOptions>;
+  reverse?: Partial<ReverseOptions>;
+  /**
+   * Accept private and loopback endpoints and brokers from peers (tests, one
+   * LAN). Otherwise a peer can only make us dial public endpoints of its own
+   * signed address, or private ones when we share its public IP. @default false
+   */
+  allowPrivate?: boolean;
+  /** Limits on signaling requests that make us dial out (reverse, punch). */
+  rateLimit?: RateLimitOptions;
 }
 
 export interface ConnectOptions {
+  /** Brokers to reach the peer when connecting by node id alone (its address is fetched first). */
+  brokers?: string[];
   /** Overall deadline (ms). @default the node's connectTimeout */
   timeout?: number;
   signal?: AbortSignal;
@@ -98,6 +113,9 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #pending = new Set<Duplex>();
   readonly #handlers: MessageHandler[] = [];
   readonly #strategies: Strategy[];
+  #signaling?: Signaling;
+  readonly #lifetime = new AbortController();
+  readonly #expected = new Map<string, { peer: NodeId; resolve: (r: DialResult) => void }>();
   #port = 0;
   #interfaces: AddressInterface[] = [];
   #seq = 0;
@@ -115,7 +133,8 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#opts = { ...DEFAULTS, ...opts };
     this.logger = (opts.logger ?? createLogger(opts.logLevel)).child("node");
     this.#pipeOptions = resolvePipeOptions(opts.pipe);
-    this.#strategies = [new DirectStrategy(opts.direct)];
+    const direct = new DirectStrategy(opts.direct);
+    this.#strategies = [direct, new ReverseStrategy(opts.reverse, direct)];
   }
 
   get id(): NodeId {
@@ -179,6 +198,99 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#interfaces = this.#publishedInterfaces(hosts);
     this.#resign();
     if (this.#opts.stun?.length) this.#startDiscovery(hosts);
+    if (this.#opts.signaling?.length) await this.#startSignaling();
+  }
+
+  /** Connects to the brokers (start does not fail if some are down) and serves the strategies' requests. */
+  async #startSignaling(): Promise<void> {
+    const sig = new Signaling({
+      identity: this.identity,
+      brokers: this.#opts.signaling,
+      logger: this.logger.child("signaling"),
+      getAddress: () => this.addr,
+      accept: this.#opts.accept ? (peerId, info) => this.#opts.accept!(peerId, { strategy: info.type }) : undefined,
+      allowPrivateBrokers: this.#opts.allowPrivate ?? false,
+      rateLimit: this.#opts.rateLimit,
+    });
+    for (const strategy of this.#strategies) {
+      for (const [type, r] of Object.entries(strategy.responders ?? {})) {
+        sig.on(type, (body, from) => r.handle(body, from, this.#responderContext(), this.#lifetime.signal), { dialsOut: r.dialsOut });
+      }
+    }
+    this.#signaling = sig;
+    const status = await sig.start({ signal: this.#lifetime.signal });
+    for (const b of status) if (b.state !== "up") this.logger.warn("signaling broker is not reachable yet; retrying in the background", { broker: b.url, error: b.error });
+  }
+
+  #responderContext(): ResponderContext {
+    return {
+      identity: this.identity,
+      local: this.#address,
+      stun: this.#opts.stun ?? [],
+      logger: this.logger.child("responder"),
+      secure: (stream, role, peer, signal, extra) =>
+        handshake(stream, {
+          identity: this.identity,
+          role,
+          params: { ...this.#handshakeParams(), ...extra },
+          expectedRemoteId: peer,
+          timeout: this.#opts.handshakeTimeout,
+          signal,
+        }),
+      adopt: (res, strategy) => {
+        if (this.#closed) return void res.stream.destroy();
+        // The peer asked for this session: it is "inbound" (our callbacks apply) whoever dialled TCP.
+        const pipe = this.#adopt(res.stream, res.session, res.role, strategy, true, res.remoteAddress, res.remotePort);
+        this.emit("pipe", pipe);
+      },
+      mayDial: (requester, host) => this.#mayDial(requester, host),
+    };
+  }
+
+  /** Only endpoints of the requester's own signed address; private ones only on a shared network. */
+  #mayDial(requester: NodeAddress, host: string): boolean {
+    const listed = requester.interfaces.some((i) => [...i.v4.private, ...i.v4.public, ...i.v6].includes(host));
+    if (!listed) return false;
+    if (!isPrivateOrLocal(host)) return true;
+    if (this.#opts.allowPrivate) return true;
+    const ours = new Set(this.#address.interfaces.flatMap((i) => i.v4.public));
+    return requester.interfaces.some((i) => i.v4.public.some((ip) => ours.has(ip)));
+  }
+
+  #expectInbound(peer: NodeId, token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        opts.signal.removeEventListener("abort", onAbort);
+        this.#expected.delete(token);
+      };
+      const onAbort = () => {
+        done();
+        reject(new AbortError("stopped waiting for the peer to connect"));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new TimeoutError(`the peer did not connect back within ${opts.timeout} ms`));
+      }, opts.timeout);
+      opts.signal.addEventListener("abort", onAbort, { once: true });
+      this.#expected.set(token, {
+        peer,
+        resolve: (r) => {
+          done();
+          resolve(r);
+        },
+      });
+    });
+  }
+
+  /** Asks a peer for its current signed address over signaling (addresses change with IPs and mappings). */
+  async fetchAddress(peerId: NodeId, brokers: string[], opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<NodeAddress> {
+    if (!this.#signaling) throw new InvalidArgumentError("fetchAddress needs signaling brokers (startNode({ signaling }))");
+    const reply = (await this.#signaling.request(peerId, brokers, "get-addr", {}, { timeout: opts.timeout, signal: opts.signal })) as { address?: unknown };
+    if (typeof reply?.address !== "string") throw new AddressError("the peer's get-addr reply carries no address");
+    const addr = parseAddress(reply.address);
+    if (addr.id !== peerId) throw new PeerIdentityError(`asked ${peerId} for its address and got one for ${addr.id}`);
+    return addr;
   }
 
   /** Runs NAT discovery in the background; the address is re-signed when it reports. */
@@ -305,6 +417,16 @@ export class Node extends EventEmitter<NodeEvents> {
       (session) => {
         this.#pending.delete(socket);
         if (this.#closed) return void socket.destroy();
+        const token = session.remoteParams.token;
+        const waiting = token !== undefined ? this.#expected.get(token) : undefined;
+        if (waiting) {
+          // A connection we asked for (reverse): hand it to the waiting connect(), if the right peer made it.
+          if (waiting.peer !== session.remoteId) {
+            this.logger.warn("a reverse-connect token arrived from the wrong peer; dropping it", { from: session.remoteId });
+            return void socket.destroy();
+          }
+          return waiting.resolve({ stream: socket, session, role: "responder", remoteAddress, remotePort: socket.remotePort });
+        }
         const pipe = this.#adopt(socket, session, "responder", session.remoteParams.strategy ?? "inbound", true, remoteAddress, socket.remotePort);
         this.logger.debug("inbound pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy });
         this.emit("pipe", pipe);
@@ -362,9 +484,16 @@ export class Node extends EventEmitter<NodeEvents> {
    */
   async connect(addr: string | NodeAddress, opts: ConnectOptions = {}): Promise<Pipe> {
     if (this.#closed) throw new NodeClosedError("the node is closed");
-    const remote = typeof addr === "string" ? parseAddress(addr) : addr;
     const timeout = opts.timeout ?? this.#opts.connectTimeout;
     const started = Date.now();
+    let remote: NodeAddress;
+    if (typeof addr === "string" && isNodeId(addr)) {
+      if (!opts.brokers?.length) throw new InvalidArgumentError("connecting by node id needs the peer's brokers (connect(id, { brokers }))");
+      opts.onProgress?.("fetch-address", { peer: addr, ms: 0 });
+      remote = await this.fetchAddress(addr, opts.brokers, { timeout, signal: opts.signal });
+    } else {
+      remote = typeof addr === "string" ? parseAddress(addr) : addr;
+    }
     const ctrl = new AbortController();
     const onAbort = () => ctrl.abort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -375,32 +504,42 @@ export class Node extends EventEmitter<NodeEvents> {
     };
     const errors: Error[] = [];
     try {
-      for (const strategy of this.#rank(remote, opts.strategies)) {
+      const signaling = this.#signalingPort(remote);
+      for (const { strategy, cap, reason } of this.#rank(remote, opts.strategies)) {
         if (ctrl.signal.aborted) break;
         const fit = strategy.applies(this.#address, remote);
         if (fit.verdict === "no") {
           progress("strategy-skipped", { strategy: strategy.name, reason: fit.reason });
           continue;
         }
-        progress("strategy", { strategy: strategy.name, reason: fit.reason });
+        progress("strategy", { strategy: strategy.name, reason: `${reason}; ${fit.reason}`, cap });
         const ctx: DialContext = {
           identity: this.identity,
           local: this.#address,
           remote,
           logger: this.logger.child(strategy.name),
+          stun: this.#opts.stun ?? [],
+          signaling,
           progress,
-          secure: (stream, role, signal) =>
+          secure: (stream, role, signal, extra) =>
             handshake(stream, {
               identity: this.identity,
               role,
-              params: this.#handshakeParams(strategy.name),
+              params: { ...this.#handshakeParams(strategy.name), ...extra },
               expectedRemoteId: remote.id,
               timeout: this.#opts.handshakeTimeout,
               signal,
             }),
+          expectInbound: (token, o) => this.#expectInbound(remote.id, token, o),
         };
+        // A capped attempt gets its own deadline so the next strategy still has time.
+        const left = Math.max(1, timeout - (Date.now() - started));
+        const attempt = new AbortController();
+        const onOuter = () => attempt.abort();
+        ctrl.signal.addEventListener("abort", onOuter, { once: true });
+        const capTimer = cap !== undefined && cap < left ? setTimeout(() => attempt.abort(), cap) : undefined;
         try {
-          const res = await strategy.dial(ctx, { signal: ctrl.signal, timeout: Math.max(1, timeout - (Date.now() - started)) });
+          const res = await strategy.dial(ctx, { signal: attempt.signal, timeout: Math.min(left, cap ?? left) });
           if (this.#closed) {
             res.stream.destroy();
             throw new NodeClosedError("the node closed during connect()");
@@ -412,6 +551,9 @@ export class Node extends EventEmitter<NodeEvents> {
           if (isP2PError(err) && err.name === "PeerIdentityError") throw err;
           errors.push(err as Error);
           progress("strategy-failed", { strategy: strategy.name, error: (err as Error).message });
+        } finally {
+          clearTimeout(capTimer);
+          ctrl.signal.removeEventListener("abort", onOuter);
         }
       }
       if (opts.signal?.aborted) throw new AbortError("connect() was aborted");
@@ -430,13 +572,28 @@ export class Node extends EventEmitter<NodeEvents> {
     }
   }
 
-  #rank(_remote: NodeAddress, only?: StrategyName[]): Strategy[] {
-    if (!only) return this.#strategies;
-    return only.map((n) => {
-      const s = this.#strategies.find((x) => x.name === n);
-      if (!s) throw new InvalidArgumentError(`unknown or unavailable strategy "${n}"`);
-      return s;
-    });
+  #signalingPort(remote: NodeAddress): SignalingPort | undefined {
+    const sig = this.#signaling;
+    if (!sig || !remote.signaling.length) return undefined;
+    return {
+      request: (type, body, o) => sig.request(remote.id, remote.signaling, type, body, o),
+      ping: (o) => sig.ping(remote.id, remote.signaling, o),
+    };
+  }
+
+  /** The strategies to try, in order, with caps (ranking from both addresses, or the caller's list). */
+  #rank(remote: NodeAddress, only?: StrategyName[]): Array<RankedStrategy & { strategy: Strategy }> {
+    const find = (n: StrategyName) => this.#strategies.find((x) => x.name === n);
+    if (only) {
+      return only.map((n) => {
+        const strategy = find(n);
+        if (!strategy) throw new InvalidArgumentError(`unknown or unavailable strategy "${n}"`);
+        return { name: n, reason: "requested", strategy };
+      });
+    }
+    const helped = this.#signaling !== undefined && remote.signaling.length > 0;
+    const available = new Set(this.#strategies.map((s) => s.name).filter((n) => n === "direct" || helped));
+    return rankStrategies({ local: this.#address, remote, available }).map((r) => ({ ...r, strategy: find(r.name)! }));
   }
 
   /**
@@ -448,6 +605,8 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#closed = true;
       clearTimeout(this.#refreshTimer);
       this.#discoveryAbort.abort();
+      this.#lifetime.abort();
+      await this.#signaling?.close();
       await this.#discovery; // frees discovery's sockets before close() resolves
       for (const s of this.#pending) s.destroy();
       const servers = this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())));

@@ -2,15 +2,24 @@
  * The interface every connection strategy implements (direct, reverse, punch,
  * turn). A strategy produces an authenticated session; the node wraps it in a
  * Pipe. `applies` is a pure decision from both addresses, so ranking can be
- * tested with tables.
+ * tested with tables. Strategies that need the peer's help (reverse, punch)
+ * also register `responders`: signaling request handlers run on the peer.
  */
 import type { Duplex } from "node:stream";
 import type { NodeAddress } from "./address.ts";
-import type { HandshakeResult, HandshakeRole } from "./handshake.ts";
-import type { Identity } from "./identity.ts";
+import type { HandshakeParams, HandshakeResult, HandshakeRole } from "./handshake.ts";
+import type { Identity, NodeId } from "./identity.ts";
 import type { Logger } from "./logger.ts";
 
 export type StrategyName = "direct" | "reverse" | "punch" | "turn";
+
+/** The signaling channel to one peer, as a strategy sees it. */
+export interface SignalingPort {
+  /** Sends a request of `type` to the peer through its brokers; resolves with the reply body. */
+  request(type: string, body: unknown, opts: { timeout: number; signal: AbortSignal }): Promise<unknown>;
+  /** Round trip and clock offset to the peer (NTP-style, over signaling): peerClock ≈ ourClock + offsetMs. */
+  ping(opts: { timeout: number; signal: AbortSignal }): Promise<{ rttMs: number; offsetMs: number }>;
+}
 
 /** What the node lends a strategy for one connect() call. */
 export interface DialContext {
@@ -18,8 +27,20 @@ export interface DialContext {
   local: NodeAddress;
   remote: NodeAddress;
   logger: Logger;
-  /** Runs the authenticated handshake on a connected stream (role from the strategy). */
-  secure(stream: Duplex, role: HandshakeRole, signal: AbortSignal): Promise<HandshakeResult>;
+  /** STUN servers the node is configured with (stun: URIs). */
+  stun: string[];
+  /** Present when both nodes share signaling (we are configured and the peer lists brokers). */
+  signaling?: SignalingPort;
+  /**
+   * Runs the authenticated handshake on a connected stream (role from the
+   * strategy); the remote identity is checked against `remote.id`.
+   */
+  secure(stream: Duplex, role: HandshakeRole, signal: AbortSignal, extra?: Partial<HandshakeParams>): Promise<HandshakeResult>;
+  /**
+   * Waits for the peer to connect to our server and complete a handshake whose
+   * params carry `token` (reverse connect). Resolves with that session.
+   */
+  expectInbound(token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult>;
   /** Reports progress (for the CLI and traces). */
   progress(event: string, detail?: Record<string, unknown>): void;
 }
@@ -38,9 +59,34 @@ export interface Applicability {
   reason: string;
 }
 
+/** What the node lends a strategy's responder (running on the peer that was asked). */
+export interface ResponderContext {
+  identity: Identity;
+  /** Our current address. */
+  local: NodeAddress;
+  /** STUN servers the node is configured with. */
+  stun: string[];
+  logger: Logger;
+  /** Handshake on a stream we obtained for `peer` (its identity is checked). */
+  secure(stream: Duplex, role: HandshakeRole, peer: NodeId, signal: AbortSignal, extra?: Partial<HandshakeParams>): Promise<HandshakeResult>;
+  /** Turns an authenticated session into a Pipe the peer opened (node callbacks apply; 'pipe' event). */
+  adopt(result: DialResult, strategy: StrategyName): void;
+  /** May we dial these endpoints for that peer? (only its signed address's, no private ones unless on the same network) */
+  mayDial(requester: NodeAddress, host: string): boolean;
+}
+
+/** A signaling request handler a strategy registers on every node. */
+export interface Responder {
+  /** Dialling out on a peer's behalf: rate-limited per peer and overall. */
+  dialsOut: boolean;
+  handle(body: unknown, from: NodeId, ctx: ResponderContext, signal: AbortSignal): Promise<unknown>;
+}
+
 export interface Strategy {
   readonly name: StrategyName;
   applies(local: NodeAddress, remote: NodeAddress): Applicability;
   /** Connects, or rejects with a typed error. Must free every socket and timer on abort. */
   dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult>;
+  /** Signaling request types this strategy answers on the peer's side. */
+  readonly responders?: Readonly<Record<string, Responder>>;
 }

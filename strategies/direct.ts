@@ -119,8 +119,16 @@ export class DirectStrategy implements Strategy {
     return { verdict: "yes", reason: `${c.length} candidate endpoint(s)` };
   }
 
-  async dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult> {
-    const candidates = directCandidates(ctx.local, ctx.remote);
+  dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult> {
+    return this.race(directCandidates(ctx.local, ctx.remote), ctx, opts);
+  }
+
+  /** Races the given endpoints (also used by reverse connect on the peer's side). */
+  async race(
+    candidates: Candidate[],
+    ctx: Pick<DialContext, "secure" | "progress">,
+    opts: { signal: AbortSignal; timeout: number },
+  ): Promise<DialResult> {
     if (candidates.length === 0) throw new DialError("direct: the peer lists no endpoint reachable from here");
     const race = new AbortController();
     const onOuterAbort = () => race.abort();

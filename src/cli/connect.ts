@@ -32,7 +32,7 @@ async function interactive(pipe: Pipe, out: Output): Promise<void> {
 
 export function register(program: Command): void {
   nodeFlags(program.command("connect"))
-    .argument("<addr>", "the peer's address (starts with p2pn1)")
+    .argument("<addr>", "the peer's address (starts with p2pn1), or its node id with --signal")
     .description("connect to a peer; send one message and print the reply, or pipe stdin/stdout like netcat")
     .option("--send <text>", "send this message, print the reply, and exit")
     .option("--timeout <ms>", "give up connecting (and waiting for a reply) after this long", intArg("--timeout"), 20_000)
@@ -44,10 +44,12 @@ export function register(program: Command): void {
         node = await startNode(nodeOptions(flags));
         out.info(`connecting…`);
         const pipe = await node.connect(addr, {
+          brokers: flags.signal, // used when ADDR is a bare node id
           timeout: flags.timeout,
           onProgress: (event, detail) => {
             out.event("progress", { step: event, ...detail });
             if (event === "dial") out.info(`  trying ${detail.host}:${detail.port} (${detail.kind})`);
+            else if (event === "strategy") out.info(`  trying ${detail.strategy} (${detail.reason})`);
             else if (event === "strategy-failed") out.info(`  ${detail.strategy} failed: ${detail.error}`);
           },
         });

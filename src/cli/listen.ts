@@ -71,6 +71,7 @@ export function register(program: Command): void {
         });
       });
       node.on("address", (addr) => out.event("address", { addr }));
+      await node.natReady(); // the address to share should already say what we are behind (bounded by discoveryTimeout)
       out.event("ready", { id: node.id, addr: node.addr, port: node.port, address: describeAddress(node.address), nat: node.nat ?? null });
       out.info(`p2pnode listening on port ${node.port} as ${node.id}`);
       if (node.nat) out.info(`NAT: TCP ${node.nat.tcp?.natType ?? "unknown"}, UDP ${node.nat.udp?.natType ?? "unknown"} (discovery took ${node.nat.durationMs} ms)`);

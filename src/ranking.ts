@@ -1,0 +1,58 @@
+/**
+ * Ranking, first cut (pure): the order in which connect() tries strategies,
+ * from what both addresses say, and a time cap for attempts that may not work.
+ * A peer that a NAT or firewall guards, and that has no verified mapping, is
+ * not dialled directly first: we ask it to dial us (reverse), then punch.
+ */
+import type { NodeAddress } from "./address.ts";
+import type { StrategyName } from "./strategy.ts";
+import { directCandidates } from "../strategies/direct.ts";
+
+export type Reachability = "yes" | "no" | "unknown";
+
+const GUARDED = new Set(["firewall", "restricted", "port-restricted", "symmetric", "blocked"]);
+
+/** Can a stranger on the internet open a TCP connection to this node? (from its signed address) */
+export function reachability(a: NodeAddress): Reachability {
+  if (a.interfaces.some((i) => i.mappedPort && i.mappedVerified)) return "yes";
+  if (a.interfaces.some((i) => i.v4.public.length && (i.nat.tcp.type === "open" || i.nat.tcp.type === "full-cone"))) return "yes";
+  if (a.interfaces.length && a.interfaces.every((i) => GUARDED.has(i.nat.tcp.type))) return "no";
+  return "unknown";
+}
+
+export interface RankedStrategy {
+  name: StrategyName;
+  /** Cap for this strategy's attempt (ms); undefined = the rest of connect()'s time. */
+  cap?: number;
+  reason: string;
+}
+
+export interface RankInput {
+  local: NodeAddress;
+  remote: NodeAddress;
+  /** Strategies this node has (direct always; reverse/punch need signaling on both sides). */
+  available: ReadonlySet<StrategyName>;
+  /** Cap on a direct attempt that may not work (ms). @default 3000 */
+  directCap?: number;
+}
+
+export function rankStrategies({ local, remote, available, directCap = 3000 }: RankInput): RankedStrategy[] {
+  const out: RankedStrategy[] = [];
+  const push = (name: StrategyName, reason: string, cap?: number) => {
+    if (available.has(name) && !out.some((s) => s.name === name)) out.push({ name, reason, cap });
+  };
+  const near = directCandidates(local, remote).some((c) => c.kind === "loopback" || c.kind === "lan");
+  const theirs = reachability(remote);
+  const ours = reachability(local);
+  const helpers = available.has("reverse") || available.has("punch");
+  if (near || theirs === "yes") {
+    push("direct", near ? "the peer is on this host or LAN" : "the peer accepts inbound connections");
+  } else if (theirs === "unknown") {
+    push("direct", "the peer may accept inbound connections", helpers ? directCap : undefined);
+  }
+  if (ours !== "no") push("reverse", ours === "yes" ? "we accept inbound connections: the peer can dial us" : "the peer may be able to dial us");
+  push("punch", "both sides behind NATs or firewalls: simultaneous open");
+  if (theirs === "no" && !near) push("direct", "last resort: the peer's address says it is guarded", Math.min(directCap, 1500));
+  push("turn", "relay");
+  return out;
+}

@@ -1,0 +1,106 @@
+/**
+ * Reverse connect: when we accept inbound connections and the peer does not,
+ * ask the peer over signaling to dial us. The connection that arrives is
+ * matched to this connect() by the handshake's authenticated identity and a
+ * one-time token, never by anything unauthenticated.
+ *
+ *   A (connect)                       broker                     B (guarded)
+ *   expect(token) ─ reverse-connect{A's signed address, token} ─▶ check, dial A's endpoints
+ *        ◀──────────── TCP + handshake (B initiator, params.token) ────────────
+ *   pipe "reverse" ◀─────────────────── reply { connected } ────────────────────
+ */
+import { randomBytes } from "node:crypto";
+import { parseAddress } from "../src/address.ts";
+import { base64urlEncode } from "../src/encoding.ts";
+import { DialError, RefusedError, SignalingError } from "../src/errors.ts";
+import { parseReverseConnect, REVERSE_CONNECT } from "../src/signaling/messages.ts";
+import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "../src/strategy.ts";
+import type { NodeAddress } from "../src/address.ts";
+import { reachability } from "../src/ranking.ts";
+import { DirectStrategy, directCandidates } from "./direct.ts";
+
+
+export interface ReverseOptions {
+  /** How long the peer gets to dial us after the request arrives (ms). @default 5000 */
+  dialTimeout: number;
+}
+
+export const REVERSE_DEFAULTS: Readonly<ReverseOptions> = Object.freeze({ dialTimeout: 5000 });
+
+export class ReverseStrategy implements Strategy {
+  readonly name = "reverse" as const;
+  readonly options: ReverseOptions;
+  readonly #direct: DirectStrategy;
+  readonly responders: Readonly<Record<string, Responder>>;
+
+  constructor(options: Partial<ReverseOptions> = {}, direct = new DirectStrategy()) {
+    this.options = { ...REVERSE_DEFAULTS, ...options };
+    this.#direct = direct;
+    this.responders = { [REVERSE_CONNECT]: { dialsOut: true, handle: (body, from, ctx, signal) => this.#respond(body, from, ctx, signal) } };
+  }
+
+  applies(local: NodeAddress, remote: NodeAddress): Applicability {
+    if (!remote.signaling.length) return { verdict: "no", reason: "the peer lists no signaling server" };
+    if (!local.signaling.length) return { verdict: "no", reason: "this node has no signaling server" };
+    const ours = reachability(local);
+    if (ours === "no") return { verdict: "no", reason: "this node does not accept inbound connections" };
+    return { verdict: ours === "yes" ? "yes" : "maybe", reason: ours === "yes" ? "we accept inbound connections" : "we may accept inbound connections" };
+  }
+
+  async dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult> {
+    if (!ctx.signaling) throw new DialError("reverse: no signaling channel to the peer");
+    const token = base64urlEncode(randomBytes(18));
+    const ctrl = new AbortController();
+    const onAbort = () => ctrl.abort();
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    const inbound = ctx.expectInbound(token, { timeout: opts.timeout, signal: ctrl.signal });
+    inbound.catch(() => {}); // observed below; a failed request must not leave it unhandled
+    try {
+      ctx.progress("reverse-request", { peer: ctx.remote.id });
+      const request = ctx.signaling.request(REVERSE_CONNECT, { address: ctx.local.text, token }, { timeout: opts.timeout, signal: ctrl.signal });
+      // The connection usually arrives before the reply; a failed dial comes back as the reply.
+      const first = await Promise.race([inbound.then((r) => ({ r })), request.then(() => ({ r: undefined }))]);
+      if (first.r) {
+        request.catch(() => {});
+        return first.r;
+      }
+      return await inbound;
+    } catch (err) {
+      if (err instanceof RefusedError || err instanceof DialError || err instanceof SignalingError) {
+        throw new DialError(`reverse: the peer could not connect to us (${err.message})`, { cause: err });
+      }
+      throw err;
+    } finally {
+      ctrl.abort();
+      opts.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** On the peer that was asked: dial the requester's own signed endpoints, and nothing else. */
+  async #respond(body: unknown, from: string, ctx: ResponderContext, signal: AbortSignal): Promise<unknown> {
+    const req = parseReverseConnect(body);
+    let requester: NodeAddress;
+    try {
+      requester = parseAddress(req.address);
+    } catch (err) {
+      throw new RefusedError(`reverse-connect: the requester's address is invalid: ${(err as Error).message}`);
+    }
+    if (requester.id !== from) throw new RefusedError("reverse-connect: the address belongs to another node");
+    const candidates = directCandidates(ctx.local, requester).filter((c) => ctx.mayDial(requester, c.host));
+    const dialCtx = {
+      progress: (event: string, detail?: Record<string, unknown>) => ctx.logger.debug(event, detail),
+      secure: (stream: Parameters<ResponderContext["secure"]>[0], _role: unknown, s: AbortSignal) =>
+        ctx.secure(stream, "initiator", from, s, { strategy: "reverse", token: req.token }),
+    };
+    let result: DialResult;
+    try {
+      result = await this.#direct.race(candidates, dialCtx, { signal, timeout: this.options.dialTimeout });
+    } catch (err) {
+      ctx.logger.debug("reverse-connect dial failed", { peer: from, error: (err as Error).message });
+      // Generic on purpose: the answer must not help anyone scan.
+      throw new DialError("could not connect to the requester");
+    }
+    ctx.adopt(result, "reverse");
+    return { connected: true };
+  }
+}
