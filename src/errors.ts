@@ -76,3 +76,8 @@ export enum WireError {
   REFUSED = 4,
   DIAL_FAILED = 5,
 }
+
+/** A TCP hole punch could not be set up or did not connect within its deadline. */
+export class PunchError extends def("P2P_ERR_PUNCH") {}
+/** Hole punching cannot work for this pair of NATs (e.g. symmetric with random ports); the message names both kinds. */
+export class PunchUnsupportedError extends def("P2P_ERR_PUNCH_UNSUPPORTED") {}

@@ -1,0 +1,65 @@
+/**
+ * Which NAT pairs can punch a TCP connection by simultaneous open (pure).
+ *
+ * A punch needs each side's SYN to leave from a public endpoint the other side
+ * dials. That holds when the mapping is endpoint-independent (RFC 5382 REQ-1:
+ * the mapping STUN saw is the one the peer's SYN reaches), or when it is
+ * endpoint-dependent but allocated sequentially (the next ports are predicted).
+ * A random allocator (APDM + random ports) leaves nothing to aim at: the peer's
+ * SYN would have to hit the one port the NAT picks for that 5-tuple.
+ */
+import type { NatSummary } from "../address.ts";
+import type { Applicability } from "../strategy.ts";
+
+/** How a side's NAT allocates the public endpoint of the punch's SYN. */
+export type PunchClass = "fixed" | "predictable" | "random" | "blocked" | "unknown";
+
+/** The familiar NAT name, with the symmetric sub-kind hole punching cares about. */
+export function natKindName(n: NatSummary): string {
+  if (n.type === "symmetric") {
+    if (n.delta.kind === "sequential") return "symmetric-sequential";
+    if (n.delta.kind === "random") return "symmetric-random";
+  }
+  return n.type;
+}
+
+export function punchClass(n: NatSummary): PunchClass {
+  switch (n.type) {
+    case "open":
+    case "firewall":
+    case "full-cone":
+    case "restricted":
+    case "port-restricted":
+      return "fixed";
+    case "blocked":
+      return "blocked";
+    case "symmetric":
+      if (n.delta.kind === "sequential") return "predictable";
+      // One external port for every destination behaves like an EIM NAT for a punch.
+      if (n.delta.kind === "independent" || n.delta.kind === "preserving") return "fixed";
+      if (n.delta.kind === "random") return "random";
+      return "unknown";
+    default:
+      if (n.mapping === "endpoint-independent") return "fixed";
+      return "unknown";
+  }
+}
+
+/**
+ * The verdict for a punch between a NAT `local` and a NAT `remote`. "no"
+ * reasons name both kinds, so a skipped or failed punch says why.
+ */
+export function punchApplicability(local: NatSummary, remote: NatSummary): Applicability {
+  const [a, b] = [punchClass(local), punchClass(remote)];
+  const names = `${natKindName(local)} (here) × ${natKindName(remote)} (peer)`;
+  if (a === "blocked" || b === "blocked") return { verdict: "no", reason: `TCP is blocked: ${names}` };
+  if (a === "random" || b === "random") {
+    return { verdict: "no", reason: `cannot punch ${names}: a symmetric NAT with random ports gives the other side no port to aim at` };
+  }
+  if (a === "fixed" && b === "fixed") return { verdict: "yes", reason: `${names}: both mappings are endpoint-independent` };
+  if (a === "predictable" && b === "predictable") return { verdict: "maybe", reason: `${names}: both sides rely on port prediction` };
+  if ((a === "predictable" && b === "fixed") || (a === "fixed" && b === "predictable")) {
+    return { verdict: "yes", reason: `${names}: the sequential side's next ports are predicted` };
+  }
+  return { verdict: "maybe", reason: `${names}: NAT behaviour not fully known` };
+}

@@ -1,0 +1,109 @@
+/**
+ * Punch candidates (pure). Each side offers the public endpoints its SYNs will
+ * leave from: the fresh mappings of its punch ports (learned over TCP STUN just
+ * before the punch), the ports a sequential NAT will hand out next, and its LAN
+ * endpoints (used only when both sides share a public IP: same NAT, so the
+ * private path or the NAT's hairpin is the way). The other side turns an offer
+ * into targets to dial.
+ */
+import net from "node:net";
+import type { NatSummary } from "../address.ts";
+import { predictPorts } from "../nat/classify.ts";
+import { InvalidArgumentError } from "../errors.ts";
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+/** One punch port and what a STUN server saw it as. */
+export interface PunchMapping {
+  localPort: number;
+  mapped: Endpoint;
+}
+
+export interface PunchOffer {
+  /** Public mappings of our punch ports, in the order they were created. */
+  mapped: Endpoint[];
+  /** Predicted public endpoints (sequential NAT), most likely first. */
+  predicted: Endpoint[];
+  /** LAN endpoints: each private IPv4 × each punch port. */
+  lan: Endpoint[];
+}
+
+export type TargetKind = "mapped" | "predicted" | "lan";
+
+export interface PunchTarget extends Endpoint {
+  kind: TargetKind;
+}
+
+export const OFFER_LIMITS = Object.freeze({ mapped: 8, predicted: 16, lan: 8 });
+
+export interface BuildOfferInput {
+  mappings: readonly PunchMapping[];
+  nat: NatSummary;
+  /** Our private IPv4 addresses. */
+  lanIps: readonly string[];
+  /** How many ports to predict for a sequential NAT. @default 6 */
+  predict?: number;
+}
+
+/** Our offer from fresh mappings and what discovery says about our NAT. */
+export function buildOffer(i: BuildOfferInput): PunchOffer {
+  const mapped = dedupe(i.mappings.map((m) => m.mapped));
+  let predicted: Endpoint[] = [];
+  const last = i.mappings[i.mappings.length - 1];
+  if (last && i.nat.type === "symmetric" && i.nat.delta.kind === "sequential") {
+    // Every new 5-tuple takes the next port: the punch's SYNs get the ones after the last STUN mapping.
+    const step = i.nat.delta.step || 1;
+    predicted = predictPorts({ kind: "sequential", step }, last.mapped.port, i.predict ?? 6).map((port) => ({ ip: last.mapped.ip, port }));
+  }
+  const lan = i.lanIps.flatMap((ip) => i.mappings.map((m) => ({ ip, port: m.localPort })));
+  return {
+    mapped: mapped.slice(0, OFFER_LIMITS.mapped),
+    predicted: dedupe(predicted).filter((p) => !mapped.some((m) => same(m, p))).slice(0, OFFER_LIMITS.predicted),
+    lan: dedupe(lan).slice(0, OFFER_LIMITS.lan),
+  };
+}
+
+/**
+ * Endpoints to dial for a peer's offer. LAN endpoints only when the peer's
+ * public IP is one of ours (same NAT); then its public mappings stay in the
+ * list too (they work when the NAT hairpins).
+ */
+export function punchTargets(remote: PunchOffer, ourPublicIps: readonly string[]): PunchTarget[] {
+  const out: PunchTarget[] = [];
+  const add = (e: Endpoint, kind: TargetKind) => {
+    if (!out.some((t) => same(t, e))) out.push({ ip: e.ip, port: e.port, kind });
+  };
+  const sameNat = remote.mapped.some((m) => ourPublicIps.includes(m.ip));
+  if (sameNat) for (const e of remote.lan) add(e, "lan");
+  for (const e of remote.mapped) add(e, "mapped");
+  for (const e of remote.predicted) add(e, "predicted");
+  return out;
+}
+
+/** Validates an offer that came over the wire; throws InvalidArgumentError. */
+export function parseOffer(v: unknown): PunchOffer {
+  const o = v as Record<string, unknown> | null;
+  if (typeof o !== "object" || o === null) throw new InvalidArgumentError("punch offer must be an object");
+  const list = (key: keyof PunchOffer): Endpoint[] => {
+    const l = o[key];
+    if (!Array.isArray(l) || l.length > OFFER_LIMITS[key]) throw new InvalidArgumentError(`punch offer ${key} must be a list of at most ${OFFER_LIMITS[key]} endpoints`);
+    return l.map((e: unknown) => {
+      const x = e as Record<string, unknown> | null;
+      if (typeof x !== "object" || x === null || typeof x.ip !== "string" || net.isIPv4(x.ip) === false) throw new InvalidArgumentError(`punch offer ${key}: not an IPv4 endpoint`);
+      if (!Number.isInteger(x.port) || (x.port as number) < 1 || (x.port as number) > 65535) throw new InvalidArgumentError(`punch offer ${key}: bad port`);
+      return { ip: x.ip, port: x.port as number };
+    });
+  };
+  return { mapped: list("mapped"), predicted: list("predicted"), lan: list("lan") };
+}
+
+function same(a: Endpoint, b: Endpoint): boolean {
+  return a.ip === b.ip && a.port === b.port;
+}
+
+function dedupe(l: Endpoint[]): Endpoint[] {
+  return l.filter((e, i) => l.findIndex((x) => same(x, e)) === i);
+}

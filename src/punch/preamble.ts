@@ -1,0 +1,86 @@
+/**
+ * The punch preamble: the first bytes on a punched connection, before the
+ * authenticated handshake. The responder greets on every connection that
+ * opens (HELLO); the initiator, the controlling side as in ICE (RFC 8445
+ * §8.1.1), answers the first greeting with NOMINATE and drops the rest. A
+ * 4-tuple hash cannot pick the winner: each side of a NAT sees other tuples.
+ *
+ *   magic "P2PP" (4) | kind u8 (1 HELLO, 2 NOMINATE) | token (16) | startedAt f64 BE (8)
+ *
+ * The token binds the connection to one punch request; startedAt is when the
+ * sender's first SYN left, in its clock (the initiator derives the start skew).
+ */
+import type { Duplex } from "node:stream";
+import { AbortError, PunchError } from "../errors.ts";
+
+export const PREAMBLE_LENGTH = 29;
+const MAGIC = Buffer.from("P2PP");
+export const enum PreambleKind {
+  HELLO = 1,
+  NOMINATE = 2,
+}
+
+export interface Preamble {
+  kind: PreambleKind;
+  token: Buffer;
+  startedAt: number;
+}
+
+export function encodePreamble(p: Preamble): Buffer {
+  if (p.token.length !== 16) throw new PunchError("punch token must be 16 bytes");
+  const b = Buffer.alloc(PREAMBLE_LENGTH);
+  MAGIC.copy(b, 0);
+  b[4] = p.kind;
+  p.token.copy(b, 5);
+  b.writeDoubleBE(p.startedAt, 21);
+  return b;
+}
+
+export function decodePreamble(b: Buffer): Preamble {
+  if (b.length !== PREAMBLE_LENGTH || !b.subarray(0, 4).equals(MAGIC)) throw new PunchError("not a punch preamble");
+  const kind = b[4];
+  if (kind !== PreambleKind.HELLO && kind !== PreambleKind.NOMINATE) throw new PunchError(`unknown punch preamble kind ${kind}`);
+  return { kind, token: Buffer.from(b.subarray(5, 21)), startedAt: b.readDoubleBE(21) };
+}
+
+/**
+ * Reads exactly one preamble and leaves the stream paused with any further
+ * bytes put back (the handshake reads them). Rejects on close, error or abort.
+ */
+export function readPreamble(stream: Duplex, signal: AbortSignal): Promise<Preamble> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let have = 0;
+    const finish = (err: Error | null, p?: Preamble, rest?: Buffer) => {
+      stream.off("data", onData);
+      stream.off("close", onClose);
+      stream.off("end", onClose);
+      stream.off("error", onError);
+      signal.removeEventListener("abort", onAbort);
+      stream.pause();
+      if (rest?.length) stream.unshift(rest);
+      if (err) reject(err);
+      else resolve(p as Preamble);
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      have += c.length;
+      if (have < PREAMBLE_LENGTH) return;
+      const all = Buffer.concat(chunks);
+      try {
+        finish(null, decodePreamble(all.subarray(0, PREAMBLE_LENGTH)), all.subarray(PREAMBLE_LENGTH));
+      } catch (err) {
+        finish(err as Error);
+      }
+    };
+    const onClose = () => finish(new PunchError("punched connection closed before its preamble"));
+    const onError = (err: Error) => finish(err);
+    const onAbort = () => finish(new AbortError("punch preamble read aborted"));
+    if (signal.aborted) return onAbort();
+    stream.on("data", onData);
+    stream.once("close", onClose);
+    stream.once("end", onClose);
+    stream.once("error", onError);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

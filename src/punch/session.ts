@@ -1,0 +1,82 @@
+/**
+ * One punch from one side: the simultaneous-open window plus selection. The
+ * responder greets every connection that opens with HELLO; the initiator (the
+ * controlling side) answers the first valid greeting with NOMINATE and stops
+ * the punch. Everything else (pending SYNs, other opened connections, timers)
+ * is freed before this resolves or rejects.
+ */
+import type net from "node:net";
+import { AbortError, PunchError } from "../errors.ts";
+import { PreambleKind, encodePreamble, readPreamble } from "./preamble.ts";
+import { simultaneousOpen, type ConnectInfo, type SimultaneousOpenOptions, type SimultaneousOpenReport } from "./simultaneous-open.ts";
+
+export type PunchRole = "initiator" | "responder";
+
+export interface RunPunchOptions extends Omit<SimultaneousOpenOptions, "onConnect" | "signal"> {
+  role: PunchRole;
+  /** 16 random bytes chosen by the initiator for this punch. */
+  token: Buffer;
+  signal: AbortSignal;
+}
+
+export interface RunPunchResult {
+  socket: net.Socket;
+  info: ConnectInfo;
+  report: SimultaneousOpenReport;
+  /** When the peer's first SYNs left, in the peer's clock (from its preamble). */
+  peerStartedAt: number;
+}
+
+const noop = () => {};
+
+export async function runPunch(o: RunPunchOptions): Promise<RunPunchResult> {
+  if (o.signal.aborted) throw new AbortError("punch aborted");
+  const stop = new AbortController();
+  const onOuter = () => stop.abort();
+  o.signal.addEventListener("abort", onOuter, { once: true });
+  const opened = new Set<net.Socket>();
+  let winner: { socket: net.Socket; info: ConnectInfo; peerStartedAt: number } | undefined;
+  const refused: string[] = [];
+
+  const onConnect = (socket: net.Socket, info: ConnectInfo) => {
+    opened.add(socket);
+    socket.on("error", noop);
+    if (o.role === "responder") socket.write(encodePreamble({ kind: PreambleKind.HELLO, token: o.token, startedAt: info.startedAt }));
+    readPreamble(socket, stop.signal).then(
+      (p) => {
+        const want = o.role === "initiator" ? PreambleKind.HELLO : PreambleKind.NOMINATE;
+        if (winner || p.kind !== want || !p.token.equals(o.token)) {
+          if (!winner) refused.push(`${info.target.ip}:${info.target.port} sent a foreign preamble`);
+          socket.destroy();
+          return;
+        }
+        winner = { socket, info, peerStartedAt: p.startedAt };
+        if (o.role === "initiator") socket.write(encodePreamble({ kind: PreambleKind.NOMINATE, token: o.token, startedAt: info.startedAt }));
+        stop.abort();
+      },
+      () => socket.destroy(),
+    );
+  };
+
+  let report: SimultaneousOpenReport;
+  try {
+    report = await simultaneousOpen({ ...o, signal: stop.signal, onConnect });
+  } finally {
+    o.signal.removeEventListener("abort", onOuter);
+    stop.abort(); // ends preamble reads still waiting
+    for (const s of opened) if (s !== winner?.socket) s.destroy();
+  }
+  if (winner) {
+    winner.socket.off("error", noop);
+    return { ...winner, report };
+  }
+  if (o.signal.aborted) throw new AbortError("punch aborted");
+  throw new PunchError(`no connection opened by simultaneous open: ${describeReport(report)}${refused.length ? `; ${refused.join("; ")}` : ""}`);
+}
+
+/** One line for errors and traces: attempts, opened, socket errors by code. */
+export function describeReport(r: SimultaneousOpenReport): string {
+  if (r.end === "no-targets") return "no target the peer offered may be dialled";
+  const errs = Object.entries(r.errors).map(([k, v]) => `${k}×${v}`).join(", ");
+  return `${r.pairs} pair(s), ${r.attempts} SYN attempt(s), ${r.connected} opened${errs ? `, errors ${errs}` : ""}`;
+}
