@@ -7,12 +7,13 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 import { DirectStrategy, type DirectOptions } from "../strategies/direct.ts";
 import { ReverseStrategy, type ReverseOptions } from "../strategies/reverse.ts";
-import { encodeAddress, parseAddress, UNKNOWN_NAT, type AddressInterface, type NodeAddress } from "./address.ts";
+import { encodeAddress, parseAddress, type AddressInterface, type NodeAddress } from "./address.ts";
 import { AbortError, AddressError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, PeerIdentityError, TimeoutError } from "./errors.ts";
 import { handshake, type HandshakeParams, type HandshakeRole } from "./handshake.ts";
 import { Identity, isNodeId, type NodeId } from "./identity.ts";
-import { listInterfaces, type HostInterface } from "./interfaces.ts";
-import { isLoopback, isPrivateOrLocal } from "./ip.ts";
+import { InboundWaiters } from "./inbound-waiters.ts";
+import { listInterfaces, publishedInterfaces } from "./interfaces.ts";
+import { mayDialFor } from "./dial-policy.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import type { Message } from "./message.ts";
 import { discoverNat } from "./nat/discovery.ts";
@@ -23,7 +24,7 @@ import { Pipe, resolvePipeOptions, type MessageHandler, type PipeOptions } from 
 import { rankStrategies, type RankedStrategy } from "./ranking.ts";
 import type { RateLimitOptions } from "./signaling/rate-limit.ts";
 import { Signaling } from "./signaling/signaling.ts";
-import type { DialContext, DialResult, ResponderContext, SignalingPort, Strategy, StrategyName } from "./strategy.ts";
+import type { DialContext, ResponderContext, SignalingPort, Strategy, StrategyName } from "./strategy.ts";
 
 installNetGuardFromEnv();
 
@@ -115,7 +116,7 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #strategies: Strategy[];
   #signaling?: Signaling;
   readonly #lifetime = new AbortController();
-  readonly #expected = new Map<string, { peer: NodeId; resolve: (r: DialResult) => void }>();
+  readonly #expected = new InboundWaiters();
   #port = 0;
   #interfaces: AddressInterface[] = [];
   #seq = 0;
@@ -195,7 +196,7 @@ export class Node extends EventEmitter<NodeEvents> {
       }
     }
     this.#port = port;
-    this.#interfaces = this.#publishedInterfaces(hosts);
+    this.#interfaces = publishedInterfaces(listInterfaces(), { hosts, port: this.#port, names: this.#opts.interfaces });
     this.#resign();
     if (this.#opts.stun?.length) this.#startDiscovery(hosts);
     if (this.#opts.signaling?.length) await this.#startSignaling();
@@ -243,44 +244,8 @@ export class Node extends EventEmitter<NodeEvents> {
         const pipe = this.#adopt(res.stream, res.session, res.role, strategy, true, res.remoteAddress, res.remotePort);
         this.emit("pipe", pipe);
       },
-      mayDial: (requester, host) => this.#mayDial(requester, host),
+      mayDial: (requester, host) => mayDialFor(this.#address, requester, host, this.#opts.allowPrivate ?? false),
     };
-  }
-
-  /** Only endpoints of the requester's own signed address; private ones only on a shared network. */
-  #mayDial(requester: NodeAddress, host: string): boolean {
-    const listed = requester.interfaces.some((i) => [...i.v4.private, ...i.v4.public, ...i.v6].includes(host));
-    if (!listed) return false;
-    if (!isPrivateOrLocal(host)) return true;
-    if (this.#opts.allowPrivate) return true;
-    const ours = new Set(this.#address.interfaces.flatMap((i) => i.v4.public));
-    return requester.interfaces.some((i) => i.v4.public.some((ip) => ours.has(ip)));
-  }
-
-  #expectInbound(peer: NodeId, token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult> {
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        opts.signal.removeEventListener("abort", onAbort);
-        this.#expected.delete(token);
-      };
-      const onAbort = () => {
-        done();
-        reject(new AbortError("stopped waiting for the peer to connect"));
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new TimeoutError(`the peer did not connect back within ${opts.timeout} ms`));
-      }, opts.timeout);
-      opts.signal.addEventListener("abort", onAbort, { once: true });
-      this.#expected.set(token, {
-        peer,
-        resolve: (r) => {
-          done();
-          resolve(r);
-        },
-      });
-    });
   }
 
   /** Asks a peer for its current signed address over signaling (addresses change with IPs and mappings). */
@@ -344,39 +309,6 @@ export class Node extends EventEmitter<NodeEvents> {
     });
   }
 
-  #publishedInterfaces(hosts: string[] | undefined): AddressInterface[] {
-    const nat = { tcp: { ...UNKNOWN_NAT }, udp: { ...UNKNOWN_NAT } };
-    const toItf = (h: HostInterface, onlyIps?: Set<string>): AddressInterface => {
-      const v4 = h.v4.filter((ip) => !onlyIps || onlyIps.has(ip));
-      const v6 = h.v6.filter((ip) => !onlyIps || onlyIps.has(ip));
-      return {
-        name: h.name,
-        isDefault: h.isDefault,
-        port: this.#port,
-        v4: { private: v4.filter(isPrivateOrLocal), public: v4.filter((ip) => !isPrivateOrLocal(ip)) },
-        v6,
-        nat,
-      };
-    };
-    let all = listInterfaces();
-    if (this.#opts.interfaces) all = all.filter((i) => this.#opts.interfaces!.includes(i.name));
-    const wildcard = !hosts || hosts.some((h) => h === "::" || h === "0.0.0.0");
-    if (wildcard) {
-      const external = all.filter((i) => !i.internal);
-      return (external.length ? external : all).map((i) => toItf(i));
-    }
-    const wanted = new Set(hosts);
-    const out = all.filter((i) => [...i.v4, ...i.v6].some((ip) => wanted.has(ip))).map((i) => toItf(i, wanted));
-    // Addresses not on any listed interface (e.g. 127.0.0.2) still get published.
-    const covered = new Set(out.flatMap((i) => [...i.v4.private, ...i.v4.public, ...i.v6]));
-    const rest = [...wanted].filter((ip) => !covered.has(ip));
-    if (rest.length) {
-      const lo = rest.every(isLoopback);
-      out.push(toItf({ name: lo ? "lo" : "host", v4: rest.filter((ip) => net.isIPv4(ip)), v6: rest.filter((ip) => net.isIPv6(ip)), internal: lo, isDefault: false }));
-    }
-    return out;
-  }
-
   /** Signs a fresh address (new seq) and schedules the next refresh before expiry. */
   #resign(): void {
     const ttl = this.#opts.addressTtl;
@@ -418,15 +350,13 @@ export class Node extends EventEmitter<NodeEvents> {
         this.#pending.delete(socket);
         if (this.#closed) return void socket.destroy();
         const token = session.remoteParams.token;
-        const waiting = token !== undefined ? this.#expected.get(token) : undefined;
-        if (waiting) {
-          // A connection we asked for (reverse): hand it to the waiting connect(), if the right peer made it.
-          if (waiting.peer !== session.remoteId) {
-            this.logger.warn("a reverse-connect token arrived from the wrong peer; dropping it", { from: session.remoteId });
-            return void socket.destroy();
-          }
-          return waiting.resolve({ stream: socket, session, role: "responder", remoteAddress, remotePort: socket.remotePort });
+        // A connection we asked for (reverse) goes to the waiting connect(), if the right peer made it.
+        const waiter = token !== undefined ? this.#expected.claim(token, session.remoteId) : undefined;
+        if (waiter === "wrong-peer") {
+          this.logger.warn("a reverse-connect token arrived from the wrong peer; dropping it", { from: session.remoteId });
+          return void socket.destroy();
         }
+        if (waiter) return waiter({ stream: socket, session, role: "responder", remoteAddress, remotePort: socket.remotePort });
         const pipe = this.#adopt(socket, session, "responder", session.remoteParams.strategy ?? "inbound", true, remoteAddress, socket.remotePort);
         this.logger.debug("inbound pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy });
         this.emit("pipe", pipe);
@@ -530,7 +460,7 @@ export class Node extends EventEmitter<NodeEvents> {
               timeout: this.#opts.handshakeTimeout,
               signal,
             }),
-          expectInbound: (token, o) => this.#expectInbound(remote.id, token, o),
+          expectInbound: (token, o) => this.#expected.expect(remote.id, token, o),
         };
         // A capped attempt gets its own deadline so the next strategy still has time.
         const left = Math.max(1, timeout - (Date.now() - started));

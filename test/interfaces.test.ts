@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { listInterfaces, parseDefaultRoutesV4, parseDefaultRoutesV6 } from "../src/interfaces.ts";
+import { listInterfaces, parseDefaultRoutesV4, parseDefaultRoutesV6, publishedInterfaces } from "../src/interfaces.ts";
 
 // Real /proc/net/route layout: tab-separated with a header and padded trailing blanks.
 const pad = (line: string) => line + " ".repeat(63);
@@ -65,4 +65,24 @@ describe("listInterfaces", () => {
       for (const ip of i.v6) assert.ok(!ip.toLowerCase().startsWith("fe80"), ip);
     }
   });
+});
+
+
+it("publishedInterfaces: wildcard publishes external interfaces; hosts publish just those addresses", () => {
+  const all = [
+    { name: "lo", v4: ["127.0.0.1"], v6: ["::1"], internal: true, isDefault: false },
+    { name: "eth0", v4: ["10.77.1.11"], v6: [], internal: false, isDefault: true },
+    { name: "eth1", v4: ["203.0.113.20"], v6: ["2001:db8::1"], internal: false, isDefault: false },
+  ];
+  const wild = publishedInterfaces(all, { port: 4000 });
+  assert.deepEqual(wild.map((i) => i.name), ["eth0", "eth1"]);
+  assert.deepEqual(wild[0].v4, { private: ["10.77.1.11"], public: [] });
+  assert.deepEqual(wild[1].v4, { private: [], public: ["203.0.113.20"] });
+  assert.ok(wild.every((i) => i.port === 4000 && i.nat.tcp.type === "unknown"));
+  assert.deepEqual(publishedInterfaces(all, { port: 1, names: ["eth1"] }).map((i) => i.name), ["eth1"]);
+  const lo = publishedInterfaces(all, { port: 1, hosts: ["127.0.0.1"] });
+  assert.deepEqual(lo.map((i) => [i.name, i.v4.private, i.v6]), [["lo", ["127.0.0.1"], []]]);
+  const extra = publishedInterfaces(all, { port: 1, hosts: ["127.0.0.2"] });
+  assert.deepEqual(extra.map((i) => [i.name, i.v4.private]), [["lo", ["127.0.0.2"]]]);
+  assert.deepEqual(publishedInterfaces([all[0]], { port: 1 }).map((i) => i.name), ["lo"], "loopback only when nothing else");
 });
