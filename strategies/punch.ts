@@ -1,0 +1,288 @@
+/**
+ * TCP hole punching by simultaneous open (RFC 5382 §2.2, RFC 6544 §7.2),
+ * coordinated over signaling, in-process, with every candidate port at once.
+ *
+ *   A (connect, initiator)                  broker                  B (responder)
+ *   punch port(s) ← TCP STUN mapping         │
+ *   ping ×3 ─────────────────────────────────┼──────────────────────▶ pong  (rtt, offset)
+ *   punch { address, token, offer_A, startAt (B's clock), rtt } ─────▶ punch port(s) ← TCP STUN
+ *        ◀──────────────────── { offer_B, startAt (agreed), windowEnd } ───
+ *   at startAt: SYNs from A's ports to every B target   │   at startAt: SYNs to every A target
+ *        ◀═════════════ connection(s) open (simultaneous open / one side's SYN lands) ═════════════▶
+ *        ◀──────── HELLO(token, B's start) on each ───── │
+ *        NOMINATE(token) on the first ─────────────────▶ │ drop the others
+ *        handshake (A initiator) ══════════════════════▶ │ handshake (B responder) → adopt "punch"
+ *
+ * docs/punch.md has the timing, the candidate rules and the lab results.
+ */
+import { randomBytes } from "node:crypto";
+import { parseAddress, type NatSummary, type NodeAddress } from "../src/address.ts";
+import { base64urlDecode, base64urlEncode } from "../src/encoding.ts";
+import { DialError, InvalidArgumentError, PunchError, PunchUnsupportedError, RefusedError, TimeoutError } from "../src/errors.ts";
+import { natKindName, punchApplicability } from "../src/punch/applicability.ts";
+import { buildOffer, parseOffer, punchTargets, type PunchOffer } from "../src/punch/candidates.ts";
+import { openPunchPorts, type PunchPorts } from "../src/punch/mappings.ts";
+import { describeReport, runPunch } from "../src/punch/session.ts";
+import { defaultClock } from "../src/punch/simultaneous-open.ts";
+import { agreeStart, bestClockSample, proposeStart, toLocalClock, type ClockSample } from "../src/punch/timing.ts";
+import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "../src/strategy.ts";
+
+/** Signaling request type (and the responder's key). */
+export const PUNCH = "punch";
+
+export interface PunchOptions {
+  /** Total deadline of one punch, from dial() to the nominated socket (ms). @default 6000 */
+  timeout: number;
+  /** Punch ports per side (each learns its mapping over TCP STUN). @default 1 */
+  ports: number;
+  /** Ports predicted after the last mapping of a sequential NAT. @default 6 */
+  predict: number;
+  /** Ping/pong rounds over signaling to estimate offset and round trip. @default 3 */
+  pings: number;
+  /** Slack added to the proposed start for jitter and event-loop delays (ms). @default 40 */
+  marginMs: number;
+  /** Re-dial pause after a failed SYN (ms). @default 15 */
+  retryDelayMs: number;
+}
+
+export const PUNCH_DEFAULTS: Readonly<PunchOptions> = Object.freeze({ timeout: 6000, ports: 1, predict: 6, pings: 3, marginMs: 40, retryDelayMs: 15 });
+
+/** Request body of `punch`. */
+interface PunchRequest {
+  /** The initiator's signed address (the responder dials only endpoints it lists). */
+  address: string;
+  /** 16 bytes, base64url: binds the punched connection to this request. */
+  token: string;
+  offer: PunchOffer;
+  /** Proposed start, in the RESPONDER's clock (ms since the epoch). */
+  startAt: number;
+  /** Signaling round trip the initiator measured (ms). */
+  rttMs: number;
+  /** How long the SYN window stays open after the start (ms). */
+  windowMs: number;
+}
+
+/** Reply body of `punch`. */
+interface PunchReply {
+  offer: PunchOffer;
+  /** Agreed start, responder's clock. */
+  startAt: number;
+}
+
+/** The NAT summary a punch goes by: the default interface's TCP NAT (else the first one's). */
+export function tcpNat(a: NodeAddress): NatSummary | undefined {
+  return (a.interfaces.find((i) => i.isDefault) ?? a.interfaces[0])?.nat.tcp;
+}
+
+const publicIps = (a: NodeAddress): string[] => a.interfaces.flatMap((i) => i.v4.public);
+const lanIps = (a: NodeAddress): string[] => a.interfaces.flatMap((i) => i.v4.private).filter((ip) => !ip.startsWith("127."));
+const num = (v: unknown, what: string): number => {
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new InvalidArgumentError(`punch ${what} must be a number`);
+  return v;
+};
+
+function parseRequest(v: unknown): PunchRequest {
+  const o = v as Record<string, unknown> | null;
+  if (typeof o !== "object" || o === null) throw new InvalidArgumentError("punch request must be an object");
+  if (typeof o.address !== "string" || o.address.length > 4096) throw new InvalidArgumentError("punch request needs the requester's address");
+  const token = typeof o.token === "string" ? base64urlDecode(o.token) : null;
+  if (!token || token.length !== 16) throw new InvalidArgumentError("punch token must be 16 bytes of base64url");
+  const windowMs = num(o.windowMs, "windowMs");
+  if (windowMs < 100 || windowMs > 30_000) throw new InvalidArgumentError("punch windowMs must be 100-30000");
+  return { address: o.address, token: o.token as string, offer: parseOffer(o.offer), startAt: num(o.startAt, "startAt"), rttMs: Math.max(0, num(o.rttMs, "rttMs")), windowMs };
+}
+
+function parseReply(v: unknown): PunchReply {
+  const o = v as Record<string, unknown> | null;
+  if (typeof o !== "object" || o === null) throw new PunchError("the peer's punch reply is not an object");
+  try {
+    return { offer: parseOffer(o.offer), startAt: num(o.startAt, "startAt") };
+  } catch (err) {
+    throw new PunchError(`the peer's punch reply is unusable: ${(err as Error).message}`);
+  }
+}
+
+/** An AbortSignal that fires on `outer` or after `ms` (with a TimeoutError reason); `done()` frees it. */
+function bounded(outer: AbortSignal, ms: number): { signal: AbortSignal; done(): void } {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(new TimeoutError(`punch deadline of ${ms} ms passed`)), ms);
+  const onAbort = () => ctrl.abort(outer.reason);
+  if (outer.aborted) onAbort();
+  else outer.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: ctrl.signal,
+    done: () => {
+      clearTimeout(timer);
+      outer.removeEventListener("abort", onAbort);
+    },
+  };
+}
+
+export class PunchStrategy implements Strategy {
+  readonly name = "punch" as const;
+  readonly options: PunchOptions;
+  readonly responders: Readonly<Record<string, Responder>>;
+
+  constructor(options: Partial<PunchOptions> = {}) {
+    const o = { ...PUNCH_DEFAULTS, ...options };
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new InvalidArgumentError(`punch.${k} must be a non-negative number`);
+    }
+    if (o.timeout < 500) throw new InvalidArgumentError("punch.timeout must be at least 500 ms");
+    if (o.ports < 1 || o.ports > 4) throw new InvalidArgumentError("punch.ports must be 1-4");
+    this.options = Object.freeze(o);
+    this.responders = Object.freeze({ [PUNCH]: { dialsOut: true, handle: (body: unknown, from: string, ctx: ResponderContext, signal: AbortSignal) => this.#respond(body, from, ctx, signal) } });
+  }
+
+  applies(local: NodeAddress, remote: NodeAddress): Applicability {
+    if (!remote.signaling.length) return { verdict: "no", reason: "the peer lists no signaling server" };
+    if (!local.signaling.length) return { verdict: "no", reason: "this node has no signaling server" };
+    const [ours, theirs] = [tcpNat(local), tcpNat(remote)];
+    if (!ours || !theirs) return { verdict: "maybe", reason: "an address lists no interface" };
+    return punchApplicability(ours, theirs);
+  }
+
+  async dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult> {
+    const total = Math.min(opts.timeout, this.options.timeout);
+    const [ours, theirs] = [tcpNat(ctx.local), tcpNat(ctx.remote)];
+    if (ours && theirs) {
+      const fit = punchApplicability(ours, theirs);
+      if (fit.verdict === "no") throw new PunchUnsupportedError(`punch: ${fit.reason}`);
+    }
+    const sig = ctx.signaling;
+    if (!sig) throw new DialError("punch: no signaling channel to the peer");
+    if (!ctx.stun.length) throw new PunchError("punch: no STUN server configured (a punch needs fresh TCP mappings)");
+    const clock = defaultClock;
+    const t0 = clock();
+    const end = t0 + total;
+    const left = () => Math.max(1, end - clock());
+    const b = bounded(opts.signal, total);
+    let ports: PunchPorts | undefined;
+    try {
+      // Mappings and clock estimate in parallel: neither needs the other.
+      const portsP = openPunchPorts({ stun: ctx.stun, count: this.options.ports, signal: b.signal, timeout: Math.min(left(), 2000), logger: ctx.logger });
+      portsP.then((p) => (ports = p), () => {});
+      const samples: ClockSample[] = [];
+      for (let i = 0; i < this.options.pings; i++) {
+        try {
+          samples.push(await sig.ping({ timeout: Math.min(left(), 1500), signal: b.signal }));
+        } catch (err) {
+          if (b.signal.aborted) throw err;
+          ctx.logger.debug("punch ping failed", { error: (err as Error).message });
+        }
+      }
+      const clockEst = bestClockSample(samples);
+      if (!clockEst) throw new PunchError("punch: the peer did not answer any ping over signaling");
+      ports = await portsP;
+      const offer = buildOffer({ mappings: ports.mappings, nat: ours ?? UNKNOWN, lanIps: lanIps(ctx.local), predict: this.options.predict });
+      const token = randomBytes(16);
+      const startPeer = proposeStart({ now: clock(), clock: clockEst, responderPrepMs: ports.ms + 20, marginMs: this.options.marginMs });
+      const windowMs = Math.max(100, Math.round(end - toLocalClock(startPeer, clockEst)));
+      ctx.progress("punch-request", { offer, rttMs: round(clockEst.rttMs), offsetMs: round(clockEst.offsetMs), startInMs: round(toLocalClock(startPeer, clockEst) - clock()) });
+      const body: PunchRequest = { address: ctx.local.text, token: base64urlEncode(token), offer, startAt: startPeer, rttMs: clockEst.rttMs, windowMs };
+      const reply = parseReply(await sig.request(PUNCH, body, { timeout: left(), signal: b.signal }));
+      const startAt = toLocalClock(reply.startAt, clockEst);
+      const targets = punchTargets(reply.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)]);
+      ctx.progress("punch-start", { targets, localPorts: ports.localPorts, startInMs: round(startAt - clock()) });
+      let res;
+      try {
+        res = await runPunch({ role: "initiator", token, localPorts: ports.localPorts, targets, startAt, windowEnd: end, retryDelayMs: this.options.retryDelayMs, signal: b.signal });
+      } catch (err) {
+        if (err instanceof PunchError) {
+          throw new PunchError(`punch ${natKindName(ours ?? UNKNOWN)} (here) × ${natKindName(theirs ?? UNKNOWN)} (peer): ${err.message}`);
+        }
+        throw err;
+      }
+      // The peer's first SYN, in our clock, against ours: how well the two starts lined up.
+      const skewMs = toLocalClock(res.peerStartedAt, clockEst) - res.info.startedAt;
+      ctx.progress("punch-connected", {
+        target: `${res.info.target.kind} ${res.info.target.ip}:${res.info.target.port}`,
+        localPort: res.info.localPort,
+        attempt: res.info.attempt,
+        synToOpenMs: round(res.info.ms),
+        skewMs: round(skewMs),
+        lateMs: round(res.report.lateMs),
+        totalMs: round(clock() - t0),
+        report: describeReport(res.report),
+      });
+      await ports.release();
+      try {
+        const session = await ctx.secure(res.socket, "initiator", b.signal, { strategy: "punch" });
+        return { stream: res.socket, session, role: "initiator", remoteAddress: res.socket.remoteAddress, remotePort: res.socket.remotePort };
+      } catch (err) {
+        res.socket.destroy();
+        throw err;
+      }
+    } catch (err) {
+      if (b.signal.aborted && !opts.signal.aborted && !(err instanceof PunchError)) {
+        throw new PunchError(`punch ${natKindName(ours ?? UNKNOWN)} (here) × ${natKindName(theirs ?? UNKNOWN)} (peer): no connection within its deadline of ${total} ms`, { cause: err });
+      }
+      throw err;
+    } finally {
+      b.done();
+      await ports?.release();
+    }
+  }
+
+  /**
+   * On the peer that was asked: learn our own fresh mappings, reply with them
+   * and the agreed start, then punch in the background and adopt the pipe.
+   */
+  async #respond(body: unknown, from: string, ctx: ResponderContext, lifetime: AbortSignal): Promise<unknown> {
+    const req = parseRequest(body);
+    let requester: NodeAddress;
+    try {
+      requester = parseAddress(req.address);
+    } catch (err) {
+      throw new RefusedError(`punch: the requester's address is invalid: ${(err as Error).message}`);
+    }
+    if (requester.id !== from) throw new RefusedError("punch: the address belongs to another node");
+    const [ours, theirs] = [tcpNat(ctx.local), tcpNat(requester)];
+    if (ours && theirs) {
+      const fit = punchApplicability(ours, theirs);
+      if (fit.verdict === "no") throw new PunchUnsupportedError(`punch: ${fit.reason}`);
+    }
+    const clock = defaultClock;
+    // Bounded: the start is at most a few seconds away and the window is the requester's.
+    const b = bounded(lifetime, Math.min(30_000, Math.max(0, req.startAt - clock()) + req.windowMs + 1000));
+    let ports: PunchPorts;
+    try {
+      ports = await openPunchPorts({ stun: ctx.stun, count: this.options.ports, signal: b.signal, timeout: 2000, logger: ctx.logger });
+    } catch (err) {
+      b.done();
+      throw err instanceof PunchError ? err : new PunchError(`punch: ${(err as Error).message}`);
+    }
+    const offer = buildOffer({ mappings: ports.mappings, nat: ours ?? UNKNOWN, lanIps: lanIps(ctx.local), predict: this.options.predict });
+    const startAt = agreeStart(req.startAt, clock(), req.rttMs, this.options.marginMs);
+    const targets = punchTargets(req.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)]);
+    const allowed = targets.filter((t) => ctx.mayDial(requester, t.ip));
+    if (allowed.length < targets.length) ctx.logger.debug("punch: skipping endpoints the requester's address does not list", { skipped: targets.length - allowed.length });
+    const token = Buffer.from(base64urlDecode(req.token) as Uint8Array);
+    // Punch after the reply is on its way (the requester needs our offer to start).
+    void (async () => {
+      try {
+        const res = await runPunch({ role: "responder", token, localPorts: ports.localPorts, targets: allowed, startAt, windowEnd: startAt + req.windowMs + Math.max(200, req.rttMs), retryDelayMs: this.options.retryDelayMs, signal: b.signal });
+        await ports.release();
+        ctx.logger.debug("punch: connected", { peer: from, target: res.info.target, attempt: res.info.attempt, lateMs: round(res.report.lateMs) });
+        try {
+          const session = await ctx.secure(res.socket, "responder", from, b.signal, { strategy: "punch" });
+          ctx.adopt({ stream: res.socket, session, role: "responder", remoteAddress: res.socket.remoteAddress, remotePort: res.socket.remotePort }, "punch");
+        } catch (err) {
+          res.socket.destroy();
+          throw err;
+        }
+      } catch (err) {
+        ctx.logger.debug("punch failed", { peer: from, error: (err as Error).message });
+      } finally {
+        b.done();
+        await ports.release();
+      }
+    })();
+    const reply: PunchReply = { offer, startAt };
+    return reply;
+  }
+}
+
+const UNKNOWN: NatSummary = { type: "unknown", mapping: "unknown", filtering: "unknown", delta: { kind: "unknown", step: 0 } };
+const round = (x: number) => Math.round(x * 10) / 10;
+
