@@ -76,6 +76,8 @@ export enum WireError {
   REFUSED = 4,
   DIAL_FAILED = 5,
 }
+/** The gateway refused or botched a port mapping (NAT-PMP/PCP result code, UPnP fault, bad answer). */
+export class PortMappingError extends def("P2P_ERR_PORT_MAPPING") {}
 
 /** A TCP hole punch could not be set up or did not connect within its deadline. */
 export class PunchError extends def("P2P_ERR_PUNCH") {}
