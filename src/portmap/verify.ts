@@ -47,13 +47,15 @@ export function stunDialPortVerifier(server: TransportAddress, opts: { listener?
     let conn: StunTcpConnection | undefined;
     try {
       conn = await StunTcpConnection.connect(server, { signal });
+      // First where the server sees us: a dial to another IP than the mapping's would prove nothing.
+      const seen = (await conn.binding({ signal })).mapped;
+      if (canonicalIp(seen.address) !== canonicalIp(externalIp)) {
+        log.debug("STUN server sees another public IP than the mapping's", { seen: seen.address, externalIp });
+        return false;
+      }
       const r = await conn.dialPort(externalPort, { signal });
       if (!r.supported) {
         log.debug("STUN server does not support dial-port", { server: server.address });
-        return false;
-      }
-      if (r.mapped && canonicalIp(r.mapped.address) !== canonicalIp(externalIp)) {
-        log.debug("STUN server sees another public IP than the mapping's", { seen: r.mapped.address, externalIp });
         return false;
       }
       if (!r.connected) return false;

@@ -29,6 +29,14 @@ export interface DialBack {
   changeIp: boolean;
 }
 
+/** p2pnode's dial-port request/answer (docs/stun.md): connect to the requester's IP at `port`. */
+export interface DialPort {
+  /** Port to dial on the requester's observed (mapped) IP. */
+  port: number;
+  /** Set by the server in its answer: it tried and this is the outcome. */
+  result?: "connected" | "failed";
+}
+
 /** Decoded value of each known attribute. */
 export interface AttributeValues {
   "MAPPED-ADDRESS": TransportAddress;
@@ -54,6 +62,7 @@ export interface AttributeValues {
   "MESSAGE-INTEGRITY": Uint8Array;
   DATA: Uint8Array;
   "P2PNODE-DIAL-BACK": DialBack;
+  "P2PNODE-DIAL-PORT": DialPort;
 }
 
 /** One attribute: a known one with its decoded value, or any other type kept raw. */
@@ -163,6 +172,12 @@ export function encodeAttributeValue(attr: StunAttribute, txid: Uint8Array): Uin
       out[8] = d.changeIp ? 1 : 0;
       return out;
     }
+    case "P2PNODE-DIAL-PORT": {
+      const d = val as DialPort;
+      if (!Number.isInteger(d.port) || d.port < 1 || d.port > 0xffff) throw new StunError(`P2PNODE-DIAL-PORT port must be 1-65535, got ${d.port}`);
+      // port (2), flags (bit 0: answered, bit 1: connected), reserved (1)
+      return Uint8Array.of(d.port >> 8, d.port & 0xff, d.result === undefined ? 0 : d.result === "connected" ? 3 : 1, 0);
+    }
   }
   throw new StunError(`no encoder for attribute ${name}`);
 }
@@ -220,6 +235,12 @@ export function decodeAttributeValue(type: number, name: KnownAttrName | undefin
     case "P2PNODE-DIAL-BACK":
       need(name, v, 12);
       return { type: name, value: { token: v.slice(0, 8), changeIp: (v[8] & 1) !== 0 } };
+    case "P2PNODE-DIAL-PORT": {
+      need(name, v, 4);
+      const port = dv.getUint16(0);
+      if (port === 0) throw new StunError("P2PNODE-DIAL-PORT: port 0");
+      return { type: name, value: (v[2] & 1) === 0 ? { port } : { port, result: (v[2] & 2) !== 0 ? "connected" : "failed" } };
+    }
   }
   return { type, value: v.slice() };
 }

@@ -224,6 +224,18 @@ export class StunTcpConnection {
     }
   }
 
+  /**
+   * Asks the server to open a TCP connection to our observed public IP at
+   * `port` (p2pnode dial-port extension, docs/stun.md) and reports the
+   * outcome. `supported` is false when the server ignored the attribute.
+   */
+  async dialPort(port: number, opts: { signal?: AbortSignal; timeout?: number } = {}): Promise<{ supported: boolean; connected: boolean; mapped?: TransportAddress }> {
+    const res = await this.binding({ ...opts, timeout: opts.timeout ?? 3000, attributes: [{ type: "P2PNODE-DIAL-PORT", value: { port } }] });
+    const d = getAttribute(res.response, "P2PNODE-DIAL-PORT");
+    if (!d || d.result === undefined) return { supported: false, connected: false, mapped: res.mapped };
+    return { supported: true, connected: d.result === "connected" && d.port === port, mapped: res.mapped };
+  }
+
   /** Closes the connection. Idempotent. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();

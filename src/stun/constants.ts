@@ -62,6 +62,13 @@ export const AttrType = {
    * See docs/stun.md "Dial-back".
    */
   "P2PNODE-DIAL-BACK": 0xc0d8,
+  /**
+   * p2pnode extension (comprehension-optional): asks the server (over TCP) to
+   * open a TCP connection to the requester's observed IP at a GIVEN port, and
+   * reports in the answer whether it connected. Verifies a port mapping.
+   * See docs/stun.md "Dial-port".
+   */
+  "P2PNODE-DIAL-PORT": 0xc0d9,
 } as const;
 
 export type KnownAttrName = keyof typeof AttrType;

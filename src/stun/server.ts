@@ -11,7 +11,8 @@ import { toTransportAddress } from "./ip.ts";
  * TCP). With an alternate address and/or port it is RFC 5780 capable: it sends
  * OTHER-ADDRESS and RESPONSE-ORIGIN and honours CHANGE-REQUEST by answering
  * from the matching socket. Over TCP it also serves p2pnode's dial-back
- * extension (docs/stun.md), so a client can measure TCP filtering.
+ * extension (docs/stun.md), so a client can measure TCP filtering, and its
+ * dial-port extension, so a client can verify a port mapping.
  */
 export interface StunServerOptions {
   /** Primary IP to bind. @default "127.0.0.1" */
@@ -259,6 +260,16 @@ export class StunServer {
           c.write(encode({ method: req.method, class: "error", transactionId: req.transactionId, attributes: [{ type: "ERROR-CODE", value: { code: 420, reason: "CHANGE-REQUEST needs UDP" } }, { type: "UNKNOWN-ATTRIBUTES", value: [0x0003] }] }, { fingerprint: true }));
           continue;
         }
+        const dialPort = getAttribute(req, "P2PNODE-DIAL-PORT");
+        if (dialPort && this.#canDialBack(false)) {
+          // Answered once the connect has an outcome; only ever the requester's own IP is dialed.
+          void this.#dialPort(from, dialPort.port, slot).then((ok) => {
+            if (c.destroyed) return;
+            const answer = this.#answer(req, from, slot.addr, [{ type: "P2PNODE-DIAL-PORT", value: { port: dialPort.port, result: ok ? "connected" : "failed" } }]);
+            if (answer) c.write(answer);
+          });
+          continue;
+        }
         const dial = getAttribute(req, "P2PNODE-DIAL-BACK");
         const extra: StunAttribute[] = [];
         if (dial && this.#canDialBack(dial.changeIp)) {
@@ -303,6 +314,35 @@ export class StunServer {
       const tid = new Uint8Array(12);
       tid.set(token, 0);
       s.end(encode({ method: Method.BINDING, class: "indication", transactionId: tid, attributes: [{ type: "P2PNODE-DIAL-BACK", value: { token, changeIp } }] }, { fingerprint: true }));
+    });
+  }
+
+  /**
+   * Dial-port (docs/stun.md): a TCP connect from the primary IP to the
+   * requester's mapped IP at `port`; true when the handshake completed. The
+   * connection is closed at once, without sending anything.
+   */
+  #dialPort(to: TransportAddress, port: number, slot: Slot): Promise<boolean> {
+    if (this.#closing) return Promise.resolve(false);
+    this.stats.dialBacks++;
+    this.#active++;
+    return new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: to.address, port, localAddress: this.#ips[slot.ip] });
+      this.#conns.add(s);
+      let ok = false;
+      s.once("close", () => {
+        this.#active--;
+        this.#conns.delete(s);
+        resolve(ok);
+      });
+      s.on("error", (err) => this.#log.debug("dial-port failed", { to: to.address, port, err: err.message }));
+      s.setTimeout(this.#opts.dialBackTimeout, () => s.destroy());
+      s.on("connect", () => {
+        ok = true;
+        this.stats.dialBacksConnected++;
+        s.end();
+        s.destroy();
+      });
     });
   }
 
