@@ -261,7 +261,9 @@ export class PunchStrategy implements Strategy {
     // Punch after the reply is on its way (the requester needs our offer to start).
     void (async () => {
       try {
-        const res = await runPunch({ role: "responder", token, localPorts: ports.localPorts, targets: allowed, startAt, windowEnd: startAt + req.windowMs + Math.max(200, req.rttMs), retryDelayMs: this.options.retryDelayMs, signal: b.signal });
+        // Same NAT: SYNs over a LAN never cross in flight, so also accept on the punch port.
+        const listen = allowed.some((t) => t.kind === "lan");
+        const res = await runPunch({ role: "responder", token, localPorts: ports.localPorts, targets: allowed, listen, startAt, windowEnd: startAt + req.windowMs + Math.max(200, req.rttMs), retryDelayMs: this.options.retryDelayMs, signal: b.signal });
         await ports.release();
         ctx.logger.debug("punch: connected", { peer: from, target: res.info.target, attempt: res.info.attempt, lateMs: round(res.report.lateMs) });
         try {

@@ -31,7 +31,8 @@ export interface PunchOffer {
   lan: Endpoint[];
 }
 
-export type TargetKind = "mapped" | "predicted" | "lan";
+/** "inbound": a connection accepted on a punch port (passive side), not dialled. */
+export type TargetKind = "mapped" | "predicted" | "lan" | "inbound";
 
 export interface PunchTarget extends Endpoint {
   kind: TargetKind;
@@ -48,9 +49,16 @@ export interface BuildOfferInput {
   predict?: number;
 }
 
-/** Our offer from fresh mappings and what discovery says about our NAT. */
+/**
+ * Our offer from fresh mappings and what discovery says about our NAT. Behind
+ * an endpoint-dependent (symmetric) NAT the STUN mapping only reaches the STUN
+ * server, so it is left out: then the n-th SYN of each side goes to the other's
+ * n-th predicted port and leaves from its own n-th one, and two sequential
+ * NATs line up.
+ */
 export function buildOffer(i: BuildOfferInput): PunchOffer {
-  const mapped = dedupe(i.mappings.map((m) => m.mapped));
+  const symmetric = i.nat.type === "symmetric" && i.nat.delta.kind !== "independent" && i.nat.delta.kind !== "preserving";
+  const mapped = symmetric ? [] : dedupe(i.mappings.map((m) => m.mapped));
   let predicted: Endpoint[] = [];
   const last = i.mappings[i.mappings.length - 1];
   if (last && i.nat.type === "symmetric" && i.nat.delta.kind === "sequential") {
@@ -61,7 +69,7 @@ export function buildOffer(i: BuildOfferInput): PunchOffer {
   const lan = i.lanIps.flatMap((ip) => i.mappings.map((m) => ({ ip, port: m.localPort })));
   return {
     mapped: mapped.slice(0, OFFER_LIMITS.mapped),
-    predicted: dedupe(predicted).filter((p) => !mapped.some((m) => same(m, p))).slice(0, OFFER_LIMITS.predicted),
+    predicted: dedupe(predicted).slice(0, OFFER_LIMITS.predicted),
     lan: dedupe(lan).slice(0, OFFER_LIMITS.lan),
   };
 }
@@ -76,7 +84,7 @@ export function punchTargets(remote: PunchOffer, ourPublicIps: readonly string[]
   const add = (e: Endpoint, kind: TargetKind) => {
     if (!out.some((t) => same(t, e))) out.push({ ip: e.ip, port: e.port, kind });
   };
-  const sameNat = remote.mapped.some((m) => ourPublicIps.includes(m.ip));
+  const sameNat = [...remote.mapped, ...remote.predicted].some((m) => ourPublicIps.includes(m.ip));
   if (sameNat) for (const e of remote.lan) add(e, "lan");
   for (const e of remote.mapped) add(e, "mapped");
   for (const e of remote.predicted) add(e, "predicted");

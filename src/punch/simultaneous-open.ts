@@ -40,6 +40,14 @@ export interface SimultaneousOpenOptions {
   clock?: () => number;
   /** Only dial targets this allows (the responder's access control). @default all */
   allow?: (host: string) => boolean;
+  /**
+   * Also accept on the punch ports once the first SYNs are out (a "passive"
+   * candidate, RFC 6544 §4.5). For peers on the same LAN: without a NAT in
+   * between, SYNs never cross in flight, each one meets a host with no
+   * matching socket and is refused. A listening port cannot dial again, so
+   * failed attempts are not retried. @default false
+   */
+  listen?: boolean;
 }
 
 export interface ConnectInfo {
@@ -66,6 +74,9 @@ export interface SimultaneousOpenReport {
   /** Why it ended. */
   end: "stopped" | "window" | "no-targets";
 }
+
+/** The kind of target an accepted (passive) connection is reported as. */
+export const INBOUND = "inbound";
 
 export const defaultClock = (): number => performance.timeOrigin + performance.now();
 
@@ -95,6 +106,7 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
     let over = false;
     let startTimer: NodeJS.Timeout | undefined;
     let endTimer: NodeJS.Timeout | undefined;
+    const servers: net.Server[] = [];
 
     const finish = (end: SimultaneousOpenReport["end"]) => {
       if (over) return;
@@ -102,6 +114,7 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
       clearTimeout(startTimer);
       clearTimeout(endTimer);
       o.signal.removeEventListener("abort", onAbort);
+      for (const srv of servers) srv.close();
       for (const p of pairs) {
         clearTimeout(p.retry);
         if (p.socket) {
@@ -128,7 +141,7 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
         if (p.socket === s) p.socket = undefined;
         const code = err.code ?? "ERROR";
         report.errors[code] = (report.errors[code] ?? 0) + 1;
-        if (!over && !p.done) p.retry = setTimeout(dial, retryDelay * (0.5 + Math.random()), p);
+        if (!over && !p.done && !o.listen) p.retry = setTimeout(dial, retryDelay * (0.5 + Math.random()), p);
       };
       const onConnect = () => {
         s.off("error", onError);
@@ -154,6 +167,23 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
       report.startedAt = clock();
       report.lateMs = report.startedAt - o.startAt;
       for (const p of pairs) dial(p);
+      if (o.listen) for (const port of new Set(o.localPorts)) accept(port);
+    };
+
+    const accept = (port: number) => {
+      const srv = net.createServer((s) => {
+        if (over) return void s.destroy();
+        report.connected++;
+        s.setNoDelay(true);
+        const target = { ip: s.remoteAddress ?? "", port: s.remotePort ?? 0, kind: INBOUND } as unknown as PunchTarget;
+        o.onConnect(s, { localPort: port, target, attempt: 0, ms: clock() - report.startedAt, startedAt: report.startedAt });
+      });
+      srv.on("error", (err: NodeJS.ErrnoException) => {
+        const code = `listen ${err.code ?? "ERROR"}`;
+        report.errors[code] = (report.errors[code] ?? 0) + 1;
+      });
+      srv.listen({ host: o.localAddress ?? "0.0.0.0", port });
+      servers.push(srv);
     };
 
     const onAbort = () => finish("stopped");

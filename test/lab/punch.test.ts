@@ -1,0 +1,219 @@
+/**
+ * TCP hole punching through real Linux NATs (issue 6).
+ *
+ * Part 1, the engine without nodes: a fixture (punch-peer.ts) in a1 and b1
+ * learns fresh mappings from our STUN server on srv and punches; this test
+ * plays signaling (relays offers and a start time). Every cell of the NAT
+ * matrix has its expected result written below, from RFC 4787/5382 reasoning
+ * (src/punch/applicability.ts), at 20 ms one-way delay per wan link and again
+ * at 50 ms with 2 % loss; then port-restricted × port-restricted and full
+ * cone × full cone 20 times each.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { NatSummary } from "../../src/address.ts";
+import { punchApplicability } from "../../src/punch/applicability.ts";
+import { punchTargets, type PunchOffer } from "../../src/punch/candidates.ts";
+import { Lab, PUBLIC_HOSTS, type NatKind } from "./lab.ts";
+import type { LabProcess } from "./procs.ts";
+import { labSkipReason } from "./require-lab.ts";
+
+const skip = labSkipReason();
+const CLI = new URL("../../bin/p2pnode.js", import.meta.url).pathname;
+const PEER = new URL("./punch-peer.ts", import.meta.url).pathname;
+const [SRV1, SRV2] = PUBLIC_HOSTS.srv.ips;
+const STUN = `stun:${SRV1}:5478`;
+
+/** What discovery publishes for each lab kind (TCP), as the address carries it. */
+const SUMMARY: Record<string, NatSummary> = {
+  firewall: { type: "firewall", mapping: "endpoint-independent", filtering: "address-and-port-dependent", delta: { kind: "preserving", step: 0 } },
+  "full-cone": { type: "full-cone", mapping: "endpoint-independent", filtering: "endpoint-independent", delta: { kind: "preserving", step: 0 } },
+  restricted: { type: "restricted", mapping: "endpoint-independent", filtering: "address-dependent", delta: { kind: "preserving", step: 0 } },
+  "port-restricted": { type: "port-restricted", mapping: "endpoint-independent", filtering: "address-and-port-dependent", delta: { kind: "preserving", step: 0 } },
+  "symmetric-sequential": { type: "symmetric", mapping: "address-and-port-dependent", filtering: "address-and-port-dependent", delta: { kind: "sequential", step: 1 } },
+  "symmetric-random": { type: "symmetric", mapping: "address-and-port-dependent", filtering: "address-and-port-dependent", delta: { kind: "random", step: 0 } },
+};
+
+const KINDS = ["firewall", "full-cone", "restricted", "port-restricted", "symmetric-sequential", "symmetric-random"] as const satisfies readonly NatKind[];
+type Kind = (typeof KINDS)[number];
+
+/**
+ * Expected result of every cell (site a's kind × site b's kind, a1 initiates):
+ * "ok" = punch connects; "no" = not attempted, the verdict names both kinds.
+ * EIM × EIM: each SYN leaves from the mapping STUN saw. Sequential × EIM: the
+ * sequential side's SYN gets the next port, which the other side dials among
+ * its predictions. Random ports give the other side nothing to aim at.
+ */
+const EXPECT: Record<Kind, Partial<Record<Kind, "ok" | "no">>> = {
+  firewall: { firewall: "ok", "full-cone": "ok", restricted: "ok", "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
+  "full-cone": { "full-cone": "ok", restricted: "ok", "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
+  restricted: { restricted: "ok", "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
+  "port-restricted": { "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
+  // Both predict: the n-th SYN of each side goes to the other's n-th predicted port (no STUN mapping offered).
+  "symmetric-sequential": { "symmetric-sequential": "ok", "symmetric-random": "no" },
+  "symmetric-random": { "symmetric-random": "no" },
+};
+
+interface Outcome {
+  ok: boolean;
+  error?: string;
+  synToOpenMs?: number;
+  skewMs?: number;
+  attempt?: number;
+  target?: string;
+}
+
+const table: Array<{ run: string; pair: string; expected: string; result: string; ms?: number; skew?: number }> = [];
+
+describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, () => {
+  let lab: Lab;
+  const fifos = new Map<string, WriteStream>();
+  const peers = new Map<string, LabProcess>();
+
+  const withLogs = (fn: () => Promise<void>) => async () => {
+    try {
+      await fn();
+    } catch (err) {
+      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n`);
+      throw err;
+    }
+  };
+
+  /** The next JSON event a fixture prints after now. */
+  function next(host: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const p = peers.get(host) as LabProcess;
+    return new Promise((resolve, reject) => {
+      const onLine = (line: string, stream: string) => {
+        if (stream !== "out" || !line.startsWith("{")) return;
+        clearTimeout(timer);
+        p.off("line", onLine);
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      };
+      const timer = setTimeout(() => {
+        p.off("line", onLine);
+        reject(new Error(`${host}: no event within ${timeoutMs} ms\n${p.log()}`));
+      }, timeoutMs);
+      p.on("line", onLine);
+    });
+  }
+
+  function send(host: string, msg: Record<string, unknown>): void {
+    (fifos.get(host) as WriteStream).write(JSON.stringify(msg) + "\n");
+  }
+
+  async function startPeer(host: string): Promise<void> {
+    const fifo = join(lab.dir, `punch-${host}.fifo`);
+    spawnSync("mkfifo", [fifo]);
+    const p = lab.spawn(host, process.execPath, ["--import", "tsx", PEER, STUN, fifo]);
+    peers.set(host, p);
+    fifos.set(host, createWriteStream(fifo));
+    await p.waitForLine(/"event":"ready"/, 15_000);
+  }
+
+  /** One punch between two fixtures (NATs already set). */
+  async function punch(a: string, ka: Kind, b: string, kb: Kind, windowMs: number): Promise<Outcome> {
+    const offers = [next(a), next(b)];
+    send(a, { op: "open", nat: SUMMARY[ka], lanIps: [lab.ip(a)] });
+    send(b, { op: "open", nat: SUMMARY[kb], lanIps: [lab.ip(b)] });
+    const [oa, ob] = (await Promise.all(offers)) as Array<{ event: string; offer: PunchOffer; publicIps: string[]; error?: string }>;
+    assert.equal(oa.event, "offer", `${a}: ${oa.error}`);
+    assert.equal(ob.event, "offer", `${b}: ${ob.error}`);
+    const token = randomBytes(16).toString("hex");
+    const startAt = performance.timeOrigin + performance.now() + 150;
+    const common = { op: "punch", token, startAt, windowEnd: startAt + windowMs };
+    const results = [next(a, windowMs + 5000), next(b, windowMs + 5000)];
+    const ta = punchTargets(ob.offer, oa.publicIps);
+    const tb = punchTargets(oa.offer, ob.publicIps);
+    send(a, { ...common, role: "initiator", targets: ta });
+    // As the strategy does: the responder also accepts on its punch port when the peer is on its LAN.
+    send(b, { ...common, role: "responder", targets: tb, listen: tb.some((t) => t.kind === "lan") });
+    const [ra, rb] = await Promise.all(results);
+    if (ra.event !== "connected" || rb.event !== "connected") return { ok: false, error: `${a}: ${ra.error ?? "ok"}; ${b}: ${rb.error ?? "ok"}` };
+    const t = ra.target as { kind: string; ip: string; port: number };
+    return {
+      ok: true,
+      synToOpenMs: ra.synToOpenMs as number,
+      skewMs: Math.round(((ra.peerStartedAt as number) - (ra.startedAt as number)) * 10) / 10,
+      attempt: ra.attempt as number,
+      target: `${t.kind} ${t.ip}:${t.port}`,
+    };
+  }
+
+  async function matrix(run: string, windowMs: number): Promise<void> {
+    const failures: string[] = [];
+    for (let i = 0; i < KINDS.length; i++) {
+      for (let j = i; j < KINDS.length; j++) {
+        const [ka, kb] = [KINDS[i], KINDS[j]];
+        const want = EXPECT[ka][kb] as "ok" | "no";
+        const pair = `${ka} × ${kb}`;
+        const verdict = punchApplicability(SUMMARY[ka], SUMMARY[kb]);
+        if (want === "no") {
+          // Not attempted: the verdict says so and names both kinds.
+          if (verdict.verdict !== "no" || !verdict.reason.includes(ka) || !verdict.reason.includes(kb)) failures.push(`${pair}: verdict ${verdict.verdict} (${verdict.reason})`);
+          table.push({ run, pair, expected: "not attempted", result: `not attempted: ${verdict.reason}` });
+          continue;
+        }
+        await Promise.all([lab.setNat("a", ka), lab.setNat("b", kb)]);
+        const r = await punch("a1", ka, "b1", kb, windowMs);
+        table.push({ run, pair, expected: "connects", result: r.ok ? `connected (${r.target}, SYN #${r.attempt})` : `FAILED: ${r.error}`, ms: r.synToOpenMs, skew: r.skewMs });
+        if (!r.ok) failures.push(`${pair}: ${r.error}`);
+      }
+    }
+    assert.deepEqual(failures, [], `cells that did not hold (${run}):\n${failures.join("\n")}`);
+  }
+
+  before(async () => {
+    lab = await Lab.up({ delayMs: 20 });
+    const stun = lab.spawn("srv", process.execPath, [CLI, "stun", "--host", SRV1, "--port", "5478", "--alt-host", SRV2, "--alt-port", "5479", "--json"]);
+    await stun.waitForLine(/"event":"ready"/, 15_000);
+    await Promise.all([startPeer("a1"), startPeer("b1"), startPeer("a2")]);
+  });
+
+  after(async () => {
+    for (const f of fifos.values()) f.end();
+    await Promise.all([...peers.values()].map((p) => p.kill()));
+    await lab?.down();
+    if (table.length) {
+      process.stdout.write("# punch matrix (a1 initiates; ms = first SYN → connection open at a1; skew = b1's first SYN − a1's)\n");
+      for (const r of table) process.stdout.write(`# ${r.run} | ${r.pair} | ${r.result}${r.ms !== undefined ? ` | ${r.ms} ms | skew ${r.skew} ms` : ""}\n`);
+    }
+  });
+
+  test("engine: NAT matrix at 20 ms one-way delay per wan link", withLogs(() => matrix("20ms", 3000)));
+
+  test("engine: same NAT, a1 ↔ a2 over the LAN endpoints", withLogs(async () => {
+    await lab.setNat("a", "port-restricted");
+    const r = await punch("a1", "port-restricted", "a2", "port-restricted", 3000);
+    table.push({ run: "20ms", pair: "a1 × a2 (same port-restricted NAT)", expected: "connects over the LAN", result: r.ok ? `connected (${r.target})` : `FAILED: ${r.error}`, ms: r.synToOpenMs, skew: r.skewMs });
+    assert.ok(r.ok, r.error);
+    assert.match(r.target ?? "", /^lan 10\.77\.1\.12:/, "a1's SYN reached a2's punch port over the LAN");
+  }));
+
+  test("engine: 20× port-restricted × port-restricted and 20× full cone × full cone", withLogs(async () => {
+    for (const kind of ["port-restricted", "full-cone"] as const) {
+      await Promise.all([lab.setNat("a", kind), lab.setNat("b", kind)]);
+      let ok = 0;
+      const times: number[] = [];
+      const errors: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const r = await punch("a1", kind, "b1", kind, 3000);
+        if (r.ok) {
+          ok++;
+          times.push(r.synToOpenMs as number);
+        } else errors.push(r.error as string);
+      }
+      times.sort((x, y) => x - y);
+      table.push({ run: "20ms ×20", pair: `${kind} × ${kind}`, expected: "20/20", result: `${ok}/20, median ${times[10] ?? "-"} ms, max ${times[times.length - 1] ?? "-"} ms` });
+      assert.equal(ok, 20, errors.join("\n"));
+    }
+  }));
+
+  test("engine: NAT matrix again at 50 ms one-way delay and 2 % loss", withLogs(async () => {
+    await Promise.all([lab.setImpair("a", { delayMs: 50, lossPct: 2 }), lab.setImpair("b", { delayMs: 50, lossPct: 2 })]);
+    await matrix("50ms+2%", 4500);
+  }));
+});
