@@ -18,6 +18,8 @@ const LAB_V4: Array<[string, number]> = [
   ["203.0.113.0", 24],
   ["100.64.0.0", 10],
   ["10.77.0.0", 16],
+  // SSDP multicast (UPnP IGD discovery): only ever reaches a lab LAN from inside a lab namespace.
+  ["239.255.255.250", 32],
 ];
 
 function v4ToInt(ip: string): number {

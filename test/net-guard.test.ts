@@ -35,6 +35,8 @@ describe("isAllowedTarget", () => {
     ["198.51.101.7", { loopback: false, lab: false }],
     ["203.0.113.0", { loopback: false, lab: true }],
     ["203.0.113.255", { loopback: false, lab: true }],
+    ["239.255.255.250", { loopback: false, lab: true }], // SSDP, lab mode only
+    ["239.255.255.251", { loopback: false, lab: false }],
     ["203.0.114.1", { loopback: false, lab: false }],
     ["100.64.0.1", { loopback: false, lab: true }],
     ["100.127.255.255", { loopback: false, lab: true }],
