@@ -28,6 +28,8 @@ export enum FrameType {
   ERROR = 6,
   /** Responder → initiator after the handshake: "you are accepted", carries limits. */
   READY = 7,
+  /** Several frames in one record (small messages share one AEAD seal): payload = (length:u32be frame)*. */
+  BATCH = 8,
 }
 
 export const FrameFlags = {
@@ -58,7 +60,7 @@ export function decodeFrame(plain: Buffer): Frame {
   if (plain.length < FRAME_HEADER_LENGTH) throw new FrameError(`frame too short: ${plain.length} bytes`);
   if (plain[0] !== FRAME_VERSION) throw new FrameError(`unsupported frame version ${plain[0]}`);
   const type = plain[1];
-  if (type < FrameType.DATA || type > FrameType.READY) throw new FrameError(`unknown frame type ${type}`);
+  if (type < FrameType.DATA || type > FrameType.BATCH) throw new FrameError(`unknown frame type ${type}`);
   return {
     type,
     flags: plain[2],
@@ -66,6 +68,23 @@ export function decodeFrame(plain: Buffer): Frame {
     ack: plain.readUInt32BE(8),
     payload: plain.subarray(FRAME_HEADER_LENGTH),
   };
+}
+
+/** The frames inside a BATCH payload (pure); a nested BATCH or a bad length is a FrameError. */
+export function decodeBatch(payload: Buffer): Frame[] {
+  const out: Frame[] = [];
+  let off = 0;
+  while (off < payload.length) {
+    if (off + 4 > payload.length) throw new FrameError("batch is truncated");
+    const len = payload.readUInt32BE(off);
+    if (len < FRAME_HEADER_LENGTH || off + 4 + len > payload.length) throw new FrameError(`batch entry has a bad length ${len}`);
+    const f = decodeFrame(payload.subarray(off + 4, off + 4 + len));
+    if (f.type === FrameType.BATCH || f.type === FrameType.READY) throw new FrameError(`frame type ${f.type} cannot be inside a batch`);
+    out.push(f);
+    off += 4 + len;
+  }
+  if (out.length === 0) throw new FrameError("empty batch");
+  return out;
 }
 
 /** Pure incremental decoder of length-prefixed records. */

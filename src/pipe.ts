@@ -23,7 +23,7 @@ import {
   TimeoutError,
   WireError,
 } from "./errors.ts";
-import { decodeFrame, encodeFrameHeader, FRAME_HEADER_LENGTH, FrameFlags, FrameType, RecordDecoder, TAG_LENGTH } from "./frame.ts";
+import { decodeBatch, decodeFrame, encodeFrameHeader, FRAME_HEADER_LENGTH, FrameFlags, FrameType, RecordDecoder, TAG_LENGTH, type Frame } from "./frame.ts";
 import type { HandshakeResult } from "./handshake.ts";
 import type { NodeId } from "./identity.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -92,6 +92,19 @@ export interface PipeInit {
   logger?: Logger;
 }
 
+/** A frame waiting to be sealed; its promise settles when its record is written. */
+interface Outgoing {
+  type: FrameType;
+  flags: number;
+  payload?: Uint8Array;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** Small frames queued together are sealed as one record up to this size (plaintext bytes). */
+const BATCH_BYTES = 64 * 1024;
+const BATCH_FRAMES = 256;
+
 export interface PipeStats {
   bytesSent: number;
   bytesReceived: number;
@@ -154,8 +167,9 @@ export class Pipe extends EventEmitter {
   #bufferedCount = 0;
   #paused = false;
   #sendSeq = 0;
-  #sendChain: Promise<void> = Promise.resolve();
-  #drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  #outbox: Outgoing[] = [];
+  #flushScheduled = false;
+  #waitingDrain = false;
   #state: "open" | "closing" | "closed" = "open";
   #remoteClosed = false;
   #error?: Error;
@@ -241,43 +255,87 @@ export class Pipe extends EventEmitter {
         new MessageTooLargeError(`message of ${bytes.length} bytes exceeds the pipe's maximum of ${this.#sendLimit} bytes (the smaller of ours and the peer's)`),
       );
     }
-    let written!: Promise<void>;
-    const step = this.#sendChain.then(async () => {
-      await this.#waitWritable();
-      written = this.#writeFrame(FrameType.DATA, flags, bytes);
+    return this.#enqueue(FrameType.DATA, flags, bytes);
+  }
+
+  /**
+   * Queues a frame. Frames queued in the same tick are sealed together (one
+   * AEAD operation and one write for many small messages); while the socket is
+   * backed up nothing is sealed, so memory holds only what callers queued.
+   */
+  #enqueue(type: FrameType, flags: number, payload?: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#outbox.push({ type, flags, payload, resolve, reject });
+      if (!this.#flushScheduled && !this.#waitingDrain) {
+        this.#flushScheduled = true;
+        queueMicrotask(this.#flush);
+      }
     });
-    this.#sendChain = step.catch(() => {});
-    return step.then(() => written);
   }
 
-  #waitWritable(): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error);
-    if (!this.#stream.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
-  }
-
-  #onDrain = () => {
-    for (const w of this.#drainWaiters.splice(0)) w.resolve();
+  #flush = () => {
+    this.#flushScheduled = false;
+    const limit = Math.min(BATCH_BYTES, this.#sendLimit + FRAME_HEADER_LENGTH);
+    while (this.#outbox.length) {
+      if (this.#error || this.#stream.destroyed || !this.#stream.writable) {
+        const err = this.#closedError();
+        for (const o of this.#outbox.splice(0)) o.reject(err);
+        return;
+      }
+      if (this.#stream.writableNeedDrain) {
+        this.#waitingDrain = true; // #onDrain flushes again
+        return;
+      }
+      const batch = [this.#outbox.shift()!];
+      let size = FRAME_HEADER_LENGTH + (batch[0].payload?.length ?? 0);
+      while (batch.length < BATCH_FRAMES && this.#outbox.length) {
+        const next = 4 + FRAME_HEADER_LENGTH + (this.#outbox[0].payload?.length ?? 0);
+        if (size + next + (batch.length === 1 ? 4 + FRAME_HEADER_LENGTH : 0) > limit) break;
+        size += next + (batch.length === 1 ? 4 + FRAME_HEADER_LENGTH : 0);
+        batch.push(this.#outbox.shift()!);
+      }
+      this.#writeRecord(batch);
+    }
   };
 
-  #writeFrame(type: FrameType, flags: number, payload?: Uint8Array): Promise<void> {
-    if (this.#error || this.#stream.destroyed || !this.#stream.writable) return Promise.reject(this.#closedError());
-    const seq = type === FrameType.DATA ? ++this.#sendSeq : this.#sendSeq;
-    const header = encodeFrameHeader(type, flags, seq, 0);
-    const parts = this.#session.channel.seal(payload && payload.length ? [header, payload] : [header]);
-    this.#lastSend = Date.now();
-    if (type === FrameType.DATA) this.#stats.messagesSent++;
-    return new Promise((resolve, reject) => {
-      const s = this.#stream;
-      s.cork();
-      for (let i = 0; i < parts.length - 1; i++) s.write(parts[i]);
-      s.write(parts[parts.length - 1], (err) => {
-        if (err) reject(this.#closedError(err));
-        else resolve();
-      });
-      s.uncork();
-      for (const p of parts) this.#stats.bytesSent += p.length;
+  #onDrain = () => {
+    this.#waitingDrain = false;
+    if (this.#outbox.length && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  };
+
+  /** Seals one record (a frame, or a BATCH of frames) and writes it; settles every frame's promise. */
+  #writeRecord(batch: Outgoing[]): void {
+    const frames: Uint8Array[][] = batch.map((o) => {
+      if (o.type === FrameType.DATA) this.#stats.messagesSent++;
+      const header = encodeFrameHeader(o.type, o.flags, o.type === FrameType.DATA ? ++this.#sendSeq : this.#sendSeq, 0);
+      return o.payload && o.payload.length ? [header, o.payload] : [header];
     });
+    let plain: Uint8Array[];
+    if (frames.length === 1) plain = frames[0];
+    else {
+      plain = [encodeFrameHeader(FrameType.BATCH, 0, this.#sendSeq, 0)];
+      for (const f of frames) {
+        const len = Buffer.allocUnsafe(4);
+        len.writeUInt32BE(f.reduce((n, p) => n + p.length, 0));
+        plain.push(len, ...f);
+      }
+    }
+    const parts = this.#session.channel.seal(plain);
+    this.#lastSend = Date.now();
+    const s = this.#stream;
+    s.cork();
+    for (let i = 0; i < parts.length - 1; i++) s.write(parts[i]);
+    s.write(parts[parts.length - 1], (err) => {
+      if (err) {
+        const e = this.#closedError(err);
+        for (const o of batch) o.reject(e);
+      } else for (const o of batch) o.resolve();
+    });
+    s.uncork();
+    for (const p of parts) this.#stats.bytesSent += p.length;
   }
 
   // ---- receiving -------------------------------------------------------
@@ -354,6 +412,12 @@ export class Pipe extends EventEmitter {
 
   #onRecord(record: Buffer): void {
     const frame = decodeFrame(this.#session.channel.open(record));
+    if (frame.type === FrameType.BATCH) {
+      for (const f of decodeBatch(frame.payload)) if (this.#state !== "closed") this.#onFrame(f);
+    } else this.#onFrame(frame);
+  }
+
+  #onFrame(frame: Frame): void {
     switch (frame.type) {
       case FrameType.DATA: {
         this.#stats.messagesReceived++;
@@ -364,7 +428,7 @@ export class Pipe extends EventEmitter {
         break;
       }
       case FrameType.PING: {
-        if (this.#state !== "closed") this.#writeFrame(FrameType.PONG, 0, frame.payload).catch(() => {});
+        if (this.#state !== "closed") this.#enqueue(FrameType.PONG, 0, frame.payload).catch(() => {});
         break;
       }
       case FrameType.PONG: {
@@ -374,6 +438,9 @@ export class Pipe extends EventEmitter {
       case FrameType.CLOSE:
         this.#remoteClosed = true;
         this.#log.debug("peer closed the pipe", { remoteId: this.remoteId });
+        // Answer with our own close only after the messages that came before it were
+        // dispatched: callbacks may still reply to them (the peer reads until our CLOSE).
+        if (this.#pumping || this.#inbox.length) break;
         if (this.#state === "open") void this.close();
         else this.#maybeFinish();
         break;
@@ -428,7 +495,8 @@ export class Pipe extends EventEmitter {
     } finally {
       this.#pumping = false;
     }
-    this.#maybeFinish();
+    if (this.#remoteClosed && this.#state === "open") void this.close();
+    else this.#maybeFinish();
   }
 
   // ---- liveness --------------------------------------------------------
@@ -443,7 +511,7 @@ export class Pipe extends EventEmitter {
     if (this.#state !== "closed" && now - this.#lastSend >= this.options.keepaliveInterval) {
       const ts = Buffer.allocUnsafe(8);
       ts.writeBigUInt64BE(BigInt(now));
-      this.#writeFrame(FrameType.PING, 0, ts).catch(() => {});
+      this.#enqueue(FrameType.PING, 0, ts).catch(() => {});
     }
   };
 
@@ -461,11 +529,8 @@ export class Pipe extends EventEmitter {
     this.#state = "closing";
     this.#closeTimer = setTimeout(() => this.destroy(new TimeoutError(`the peer did not finish closing within ${this.options.closeTimeout} ms`)), this.options.closeTimeout);
     this.#closeTimer.unref();
-    await this.#sendChain;
-    if (!this.#error) {
-      this.#writeFrame(FrameType.CLOSE, 0).catch(() => {});
-      this.#stream.end();
-    }
+    // CLOSE goes after everything already queued; FIN after CLOSE is written.
+    await this.#enqueue(FrameType.CLOSE, 0).then(() => this.#stream.end(), () => {});
     this.#maybeFinish();
     await this.closed;
   }
@@ -490,7 +555,7 @@ export class Pipe extends EventEmitter {
     clearInterval(this.#timer);
     if (this.#closeTimer) clearTimeout(this.#closeTimer);
     const endErr = this.#closedError();
-    for (const w of this.#drainWaiters.splice(0)) w.reject(endErr);
+    for (const o of this.#outbox.splice(0)) o.reject(endErr);
     this.#queue.end(endErr);
     for (const s of this.#subs) s.queue.end(endErr);
     if (err) this.#stream.destroy();
@@ -507,11 +572,10 @@ export class Pipe extends EventEmitter {
 
   #sendError(code: WireError, reason: string): void {
     if (this.#state === "closed") return;
-    try {
-      this.#writeFrame(FrameType.ERROR, 0, Buffer.concat([Buffer.from([code]), Buffer.from(reason)])).catch(() => {});
-    } catch {
-      /* the socket is already gone */
-    }
+    if (this.#stream.destroyed || !this.#stream.writable) return;
+    // Written at once, ahead of anything queued: the pipe is about to be destroyed.
+    const done = () => {};
+    this.#writeRecord([{ type: FrameType.ERROR, flags: 0, payload: Buffer.concat([Buffer.from([code]), Buffer.from(reason)]), resolve: done, reject: done }]);
   }
 
   #closedError(cause?: Error): Error {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FrameError, MessageTooLargeError } from "../src/errors.ts";
-import { FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
+import { FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, decodeBatch, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
 
 const MIN = TAG_LENGTH + FRAME_HEADER_LENGTH; // 28: the shortest legal record body
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
@@ -40,7 +40,7 @@ describe("frame header", () => {
       ["version 0", h("00 01 00 00 00000000 00000000"), /version 0/],
       ["version 2", h("02 01 00 00 00000000 00000000"), /version 2/],
       ["type 0", h("01 00 00 00 00000000 00000000"), /unknown frame type 0/],
-      ["type 8", h("01 08 00 00 00000000 00000000"), /unknown frame type 8/],
+      ["type 9", h("01 09 00 00 00000000 00000000"), /unknown frame type 9/],
       ["type 255", h("01 ff 00 00 00000000 00000000"), /unknown frame type 255/],
       ["empty", Buffer.alloc(0), /too short: 0/],
       ["11 bytes", h("01 01 00 00 00000000 000000"), /too short: 11/],
@@ -138,3 +138,32 @@ describe("RecordDecoder", () => {
     }
   });
 });
+
+describe("BATCH frames", () => {
+  const entry = (frame: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(frame.length);
+    return Buffer.concat([len, frame]);
+  };
+  const data = (seq: number, text: string) => Buffer.concat([encodeFrameHeader(FrameType.DATA, 1, seq, 0), Buffer.from(text)]);
+
+  it("decodeBatch returns the inner frames in order", () => {
+    const frames = decodeBatch(Buffer.concat([entry(data(1, "a")), entry(data(2, "")), entry(encodeFrameHeader(FrameType.PING, 0, 2, 0))]));
+    assert.deepEqual(frames.map((f) => [f.type, f.seq, f.payload.toString()]), [[FrameType.DATA, 1, "a"], [FrameType.DATA, 2, ""], [FrameType.PING, 2, ""]]);
+  });
+
+  it("decodeBatch refuses empty, truncated, bad lengths and nested batches/READY", () => {
+    const good = entry(data(1, "abc"));
+    const cases: Array<[string, Buffer]> = [
+      ["empty", Buffer.alloc(0)],
+      ["length cut", good.subarray(0, 3)],
+      ["entry cut", good.subarray(0, good.length - 1)],
+      ["length below a header", Buffer.concat([Buffer.from("0000000b", "hex"), Buffer.alloc(11)])],
+      ["nested batch", entry(Buffer.concat([encodeFrameHeader(FrameType.BATCH, 0, 0, 0), good]))],
+      ["READY inside", entry(encodeFrameHeader(FrameType.READY, 0, 0, 0))],
+    ];
+    for (const [label, buf] of cases) assert.throws(() => decodeBatch(buf), FrameError, label);
+    for (let n = 1; n < good.length; n++) assert.throws(() => decodeBatch(good.subarray(0, n)), FrameError, `cut at ${n}`);
+  });
+});
+

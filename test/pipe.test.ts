@@ -110,6 +110,9 @@ test("1,000 sends then close(): the peer receives all 1,000, in order", async ()
   assert.equal(got.length, 1000);
   got.forEach((t, i) => assert.equal(t, `msg ${i}`));
   await assert.rejects(pipe.send("late"), PipeClosedError);
+  // Sent in one tick, they shared records: far less than a 32-byte record overhead each.
+  const payload = got.reduce((n, t) => n + t.length, 0);
+  assert.ok(pipe.bytesSent < payload + 1000 * 20, `batched: ${pipe.bytesSent} bytes for ${payload} payload bytes`);
 });
 
 test("an oversize message is refused with a clear error and the pipe stays open", async () => {
@@ -144,4 +147,16 @@ test("keepalives measure round-trip time", async () => {
   await waitFor(() => pipe.rtt !== undefined, 3000, "rtt");
   assert.ok(pipe.rtt! >= 0);
   await pipe.close();
+});
+
+test("replies to messages that came before the peer's close are still delivered", async () => {
+  const { server, pipe } = await pair();
+  server.onMessage((m, p) => p.send("re:" + m.text));
+  void pipe.send("a");
+  void pipe.send("b");
+  await pipe.close(); // a, b and CLOSE travel together; the server answers both before closing
+  const got: string[] = [];
+  for await (const m of pipe) got.push(m.text);
+  assert.deepEqual(got, ["re:a", "re:b"]);
+  assert.equal(pipe.error, undefined);
 });
