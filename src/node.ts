@@ -6,6 +6,7 @@ import { EventEmitter } from "node:events";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { DirectStrategy, type DirectOptions } from "../strategies/direct.ts";
+import { PunchStrategy, type PunchOptions } from "../strategies/punch.ts";
 import { ReverseStrategy, type ReverseOptions } from "../strategies/reverse.ts";
 import { encodeAddress, parseAddress, type AddressInterface, type NodeAddress } from "./address.ts";
 import { AbortError, AddressError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, PeerIdentityError, TimeoutError } from "./errors.ts";
@@ -67,6 +68,7 @@ export interface NodeOptions {
   accept?: (peerId: NodeId, info: { strategy?: string; remoteAddress?: string }) => boolean | Promise<boolean>;
   direct?: Partial<DirectOptions>;
   reverse?: Partial<ReverseOptions>;
+  punch?: Partial<PunchOptions>;
   /**
    * Accept private and loopback endpoints and brokers from peers (tests, one
    * LAN). Otherwise a peer can only make us dial public endpoints of its own
@@ -135,7 +137,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.logger = (opts.logger ?? createLogger(opts.logLevel)).child("node");
     this.#pipeOptions = resolvePipeOptions(opts.pipe);
     const direct = new DirectStrategy(opts.direct);
-    this.#strategies = [direct, new ReverseStrategy(opts.reverse, direct)];
+    this.#strategies = [direct, new ReverseStrategy(opts.reverse, direct), new PunchStrategy(opts.punch)];
   }
 
   get id(): NodeId {
