@@ -14,6 +14,7 @@ import { handshake, type HandshakeParams, type HandshakeRole } from "./handshake
 import { Identity, isNodeId, type NodeId } from "./identity.ts";
 import { InboundWaiters } from "./inbound-waiters.ts";
 import { listInterfaces, publishedInterfaces } from "./interfaces.ts";
+import { isLoopback, isPrivateOrLocal } from "./ip.ts";
 import { mayDialFor } from "./dial-policy.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import type { Message } from "./message.ts";
@@ -21,6 +22,8 @@ import { discoverNat } from "./nat/discovery.ts";
 import type { NatReport } from "./nat/types.ts";
 import { applyReport } from "./nat-summary.ts";
 import { installNetGuardFromEnv } from "./net-guard.ts";
+import { startPortMapping, stunDialPortVerifier, type PortMapping } from "./portmap/index.ts";
+import { parseStunUri } from "./stun/uri.ts";
 import { Pipe, resolvePipeOptions, type MessageHandler, type PipeOptions } from "./pipe.ts";
 import { rankStrategies, type RankedStrategy } from "./ranking.ts";
 import type { RateLimitOptions } from "./signaling/rate-limit.ts";
@@ -62,7 +65,11 @@ export interface NodeOptions {
   discoveryWait?: number;
   /** TURN servers (turn:host:port). @default [] */
   turn?: string[];
-  /** Ask the gateway for a port mapping (UPnP/NAT-PMP). @default false */
+  /**
+   * Ask the gateway for a mapping of our TCP port (PCP, NAT-PMP, UPnP IGD v1/v2),
+   * renewed until close(). Verified through one of our STUN servers (dial-port)
+   * and published as verified only then. Never on a loopback-only node. @default false
+   */
   portMapping?: boolean;
   /** Consulted for every authenticated inbound pipe. @default accept all */
   accept?: (peerId: NodeId, info: { strategy?: string; remoteAddress?: string }) => boolean | Promise<boolean>;
@@ -127,6 +134,8 @@ export class Node extends EventEmitter<NodeEvents> {
   #closed = false;
   #closing?: Promise<void>;
   #nat?: NatReport;
+  #mapping?: PortMapping;
+  #mappingStart?: Promise<void>;
   #discovery?: Promise<NatReport | undefined>;
   readonly #discoveryAbort = new AbortController();
 
@@ -201,6 +210,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#interfaces = publishedInterfaces(listInterfaces(), { hosts, port: this.#port, names: this.#opts.interfaces });
     this.#resign();
     if (this.#opts.stun?.length) this.#startDiscovery(hosts);
+    if (this.#opts.portMapping && !(hosts && hosts.every(isLoopback))) this.#mappingStart = this.#startPortMapping();
     if (this.#opts.signaling?.length) await this.#startSignaling();
   }
 
@@ -288,11 +298,62 @@ export class Node extends EventEmitter<NodeEvents> {
     );
   }
 
-  /** @internal Waits for discovery up to `discoveryWait` (startNode's budget). */
+  /** Asks the gateway for a mapping of our port; publishes it (verified or not) when it is granted. */
+  async #startPortMapping(): Promise<void> {
+    const verifyVia = (this.#opts.stun ?? []).map((u) => parseStunUri(u)).find((u) => u.family === 4);
+    const server = this.#servers[0];
+    try {
+      const mapping = await startPortMapping({
+        internalPort: this.#port,
+        signal: this.#lifetime.signal,
+        logger: this.logger.child("portmap"),
+        verify: verifyVia ? stunDialPortVerifier({ family: 4, address: verifyVia.host, port: verifyVia.port }, { listener: server, logger: this.logger }) : undefined,
+      });
+      if (!mapping) return void this.logger.debug("no gateway offered a port mapping");
+      if (this.#closed) return void (await mapping.close());
+      this.#mapping = mapping;
+      this.logger.info("port mapping granted", { method: mapping.method, external: `${mapping.externalIp}:${mapping.externalPort}`, verified: mapping.verified });
+      this.#publishMapping();
+      mapping.on("renewed", (r) => r.changed && this.#publishMapping());
+      mapping.on("lost", (err) => {
+        this.logger.warn("port mapping lost", { error: (err as Error)?.message });
+        this.#mapping = undefined;
+        this.#publishMapping();
+      });
+    } catch (err) {
+      if (!this.#closed) this.logger.warn("port mapping failed", { error: (err as Error).message });
+    }
+  }
+
+  /** Puts the current mapping (or its absence) on the default interface and re-signs. */
+  #publishMapping(): void {
+    const i = Math.max(0, this.#interfaces.findIndex((x) => x.isDefault));
+    const itf = this.#interfaces[i];
+    if (!itf) return;
+    const m = this.#mapping;
+    const next: AddressInterface = { ...itf, v4: { ...itf.v4, public: [...itf.v4.public] }, mappedPort: m?.externalPort, mappedVerified: m ? m.verified : undefined };
+    if (m && !isPrivateOrLocal(m.externalIp) && !next.v4.public.includes(m.externalIp)) next.v4.public.push(m.externalIp);
+    this.#interfaces[i] = next;
+    this.#resign();
+  }
+
+  /** The port mapping in force, if any. */
+  get portMapping(): { method: string; externalIp: string; externalPort: number; verified: boolean; leaseSeconds: number } | undefined {
+    const m = this.#mapping;
+    return m && { method: m.method, externalIp: m.externalIp, externalPort: m.externalPort, verified: m.verified, leaseSeconds: m.leaseSeconds };
+  }
+
+  /** Resolves once the port-mapping attempt has finished (granted, refused or none). */
+  async portMappingReady(): Promise<void> {
+    await this.#mappingStart;
+  }
+
+  /** @internal Waits for discovery and port mapping up to `discoveryWait` (startNode's budget). */
   async waitForDiscovery(): Promise<void> {
-    if (!this.#discovery) return;
+    const work = [this.#discovery, this.#mappingStart].filter(Boolean);
+    if (!work.length) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.#discovery, new Promise((r) => (timer = setTimeout(r, this.#opts.discoveryWait ?? 1000)))]);
+    await Promise.race([Promise.all(work), new Promise((r) => (timer = setTimeout(r, this.#opts.discoveryWait ?? 1000)))]);
     clearTimeout(timer);
   }
 
@@ -538,6 +599,8 @@ export class Node extends EventEmitter<NodeEvents> {
       clearTimeout(this.#refreshTimer);
       this.#discoveryAbort.abort();
       this.#lifetime.abort();
+      await this.#mappingStart;
+      await this.#mapping?.close(); // deletes the external port on the gateway
       await this.#signaling?.close();
       await this.#discovery; // frees discovery's sockets before close() resolves
       for (const s of this.#pending) s.destroy();

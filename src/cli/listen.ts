@@ -35,7 +35,7 @@ export function nodeOptions(f: CommonNodeFlags): NodeOptions {
     identityFile: f.identity,
     stun: f.stun,
     signaling: f.signal,
-    portMapping: false, // port mapping is not implemented yet; --no-portmap is accepted for scripts
+    portMapping: f.portmap !== false, // on by default for people; never on a loopback-only node
     logLevel: f.log as NodeOptions["logLevel"],
   };
 }
@@ -71,9 +71,11 @@ export function register(program: Command): void {
         });
       });
       node.on("address", (addr) => out.event("address", { addr }));
-      await node.natReady(); // the address to share should already say what we are behind (bounded by discoveryTimeout)
-      out.event("ready", { id: node.id, addr: node.addr, port: node.port, address: describeAddress(node.address), nat: node.nat ?? null });
+      // The address to share should already say what we are behind and any mapping (both bounded in time).
+      await Promise.all([node.natReady(), node.portMappingReady()]);
+      out.event("ready", { id: node.id, addr: node.addr, port: node.port, address: describeAddress(node.address), nat: node.nat ?? null, portMapping: node.portMapping ?? null });
       out.info(`p2pnode listening on port ${node.port} as ${node.id}`);
+      if (node.portMapping) out.info(`port mapping: ${node.portMapping.externalIp}:${node.portMapping.externalPort} by ${node.portMapping.method}${node.portMapping.verified ? " (verified from outside)" : " (not verified)"}`);
       if (node.nat) out.info(`NAT: TCP ${node.nat.tcp?.natType ?? "unknown"}, UDP ${node.nat.udp?.natType ?? "unknown"} (discovery took ${node.nat.durationMs} ms)`);
       node.on("nat", (report) => out.event("nat", { report }));
       out.info(`share this address with your peer:`);
