@@ -272,30 +272,43 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Runs NAT discovery in the background; the address is re-signed when it reports. */
   #startDiscovery(hosts: string[] | undefined): void {
-    const v4 = hosts?.filter((h) => net.isIPv4(h) && h !== "0.0.0.0");
-    this.#discovery = discoverNat({
-      servers: this.#opts.stun!,
-      localAddress: v4?.length === 1 ? v4[0] : undefined,
-      timeout: this.#opts.discoveryTimeout ?? 2000,
-      signal: this.#discoveryAbort.signal,
-      logger: this.logger.child("nat"),
-    }).then(
-      (report) => {
-        if (this.#closed) return report;
-        this.#nat = report;
-        // The report describes the interface that carries the default route (or the one we bound).
-        const i = Math.max(0, this.#interfaces.findIndex((x) => x.isDefault));
-        if (this.#interfaces[i]) this.#interfaces[i] = applyReport(this.#interfaces[i], report);
-        this.#resign();
-        for (const w of [...report.warnings, ...(report.udp?.warnings ?? []), ...(report.tcp?.warnings ?? [])]) this.logger.warn(`NAT discovery: ${w}`);
-        this.emit("nat", report);
-        return report;
-      },
-      (err) => {
-        if (!this.#closed) this.logger.warn("NAT discovery failed", { error: (err as Error).message });
-        return undefined;
-      },
+    // One discovery per published interface with an IPv4 address, all at once: each
+    // interface may sit behind a different NAT. (IPv6 discovery is not published yet.)
+    const targets = this.#interfaces
+      .map((itf, index) => ({ index, ip: [...itf.v4.private, ...itf.v4.public][0] }))
+      .filter((t): t is { index: number; ip: string } => t.ip !== undefined);
+    const wildcard = !hosts || hosts.some((h) => h === "::" || h === "0.0.0.0");
+    const runs = targets.map(({ index, ip }) =>
+      discoverNat({
+        servers: this.#opts.stun!,
+        // On a wildcard node with one interface, let the OS pick the route (as peers will see it).
+        localAddress: wildcard && targets.length === 1 ? undefined : ip,
+        timeout: this.#opts.discoveryTimeout ?? 2000,
+        signal: this.#discoveryAbort.signal,
+        logger: this.logger.child("nat"),
+      }).then(
+        (report) => {
+          if (this.#closed) return report;
+          if (this.#interfaces[index]) this.#interfaces[index] = applyReport(this.#interfaces[index], report);
+          for (const w of [...report.warnings, ...(report.udp?.warnings ?? []), ...(report.tcp?.warnings ?? [])]) this.logger.warn(`NAT discovery (${ip}): ${w}`);
+          return report;
+        },
+        (err) => {
+          if (!this.#closed) this.logger.warn("NAT discovery failed", { interface: ip, error: (err as Error).message });
+          return undefined;
+        },
+      ),
     );
+    const defaultIndex = Math.max(0, this.#interfaces.findIndex((x) => x.isDefault));
+    this.#discovery = Promise.all(runs).then((reports) => {
+      if (this.#closed) return undefined;
+      // `node.nat` is the default interface's report (or the first that came back).
+      const pick = reports[targets.findIndex((t) => t.index === defaultIndex)] ?? reports.find(Boolean);
+      this.#nat = pick;
+      this.#resign();
+      if (pick) this.emit("nat", pick);
+      return pick;
+    });
   }
 
   /** Asks the gateway for a mapping of our port; publishes it (verified or not) when it is granted. */
