@@ -44,31 +44,28 @@ export function decodePreamble(b: Buffer): Preamble {
 }
 
 /**
- * Reads exactly one preamble and leaves the stream paused with any further
- * bytes put back (the handshake reads them). Rejects on close, error or abort.
+ * Reads exactly one preamble in paused mode (`read(n)` on 'readable'), so any
+ * further bytes stay buffered for the handshake and the stream is left neither
+ * flowing nor explicitly paused: the handshake's 'data' listener starts it.
+ * Rejects on close, error or abort.
  */
 export function readPreamble(stream: Duplex, signal: AbortSignal): Promise<Preamble> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let have = 0;
-    const finish = (err: Error | null, p?: Preamble, rest?: Buffer) => {
-      stream.off("data", onData);
+    const finish = (err: Error | null, p?: Preamble) => {
+      stream.off("readable", onReadable);
       stream.off("close", onClose);
       stream.off("end", onClose);
       stream.off("error", onError);
       signal.removeEventListener("abort", onAbort);
-      stream.pause();
-      if (rest?.length) stream.unshift(rest);
       if (err) reject(err);
       else resolve(p as Preamble);
     };
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      have += c.length;
-      if (have < PREAMBLE_LENGTH) return;
-      const all = Buffer.concat(chunks);
+    const onReadable = () => {
+      const b = stream.read(PREAMBLE_LENGTH) as Buffer | null;
+      if (b === null) return;
+      if (b.length < PREAMBLE_LENGTH) return finish(new PunchError("punched connection closed inside its preamble"));
       try {
-        finish(null, decodePreamble(all.subarray(0, PREAMBLE_LENGTH)), all.subarray(PREAMBLE_LENGTH));
+        finish(null, decodePreamble(b));
       } catch (err) {
         finish(err as Error);
       }
@@ -77,7 +74,7 @@ export function readPreamble(stream: Duplex, signal: AbortSignal): Promise<Pream
     const onError = (err: Error) => finish(err);
     const onAbort = () => finish(new AbortError("punch preamble read aborted"));
     if (signal.aborted) return onAbort();
-    stream.on("data", onData);
+    stream.on("readable", onReadable);
     stream.once("close", onClose);
     stream.once("end", onClose);
     stream.once("error", onError);

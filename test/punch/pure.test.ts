@@ -4,7 +4,8 @@ import { describe, test } from "node:test";
 import type { NatSummary } from "../../src/address.ts";
 import { buildOffer, parseOffer, punchTargets } from "../../src/punch/candidates.ts";
 import { punchApplicability } from "../../src/punch/applicability.ts";
-import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble } from "../../src/punch/preamble.ts";
+import { PassThrough } from "node:stream";
+import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble, readPreamble } from "../../src/punch/preamble.ts";
 import { agreeStart, bestClockSample, proposeStart, toLocalClock } from "../../src/punch/timing.ts";
 
 const EIM = "endpoint-independent";
@@ -113,5 +114,17 @@ describe("preamble", () => {
     const bad = Buffer.from(b);
     bad[4] = 9;
     assert.throws(() => decodePreamble(bad), { code: "P2P_ERR_PUNCH" });
+  });
+
+  test("reading one leaves the next bytes and a stream the handshake's 'data' listener starts", async () => {
+    const s = new PassThrough();
+    const b = encodePreamble({ kind: PreambleKind.HELLO, token: Buffer.alloc(16, 1), startedAt: 5 });
+    s.write(b.subarray(0, 10)); // split across writes
+    setTimeout(() => s.write(Buffer.concat([b.subarray(10), Buffer.from("HANDSHAKE")])), 5);
+    const p = await readPreamble(s, new AbortController().signal);
+    assert.equal(p.kind, PreambleKind.HELLO);
+    assert.equal(s.readableFlowing, null, "not paused: a 'data' listener alone must start the stream");
+    const got = await new Promise<string>((r) => s.once("data", (d) => r(String(d))));
+    assert.equal(got, "HANDSHAKE");
   });
 });

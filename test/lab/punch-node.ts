@@ -1,0 +1,51 @@
+/**
+ * Lab fixture: a real node (library API) for test/lab/punch.test.ts.
+ *
+ *   punch-node.ts listen  STUN BROKER                    → {"event":"ready","addr",…}; echoes every message
+ *   punch-node.ts connect STUN BROKER ADDR COUNT [strategies|auto] → COUNT × connect (punch forced by default; auto = ranking),
+ *                                                              send "hi", wait for the echo, close; one JSON line each
+ */
+import { startNode } from "../../src/node.ts";
+import type { StrategyName } from "../../src/strategy.ts";
+
+const [mode, stun, broker, target, count, strategies] = process.argv.slice(2);
+const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
+
+// The 20× repeat asks one listener for 20 punches in a row: above the default per-peer limit on
+// requests that make a node dial out (a burst of 5), which is right for real peers.
+const rateLimit = { perPeer: { capacity: 100, refillPerSecond: 10 } };
+const node = await startNode({ stun: [stun], signaling: [broker], discoveryTimeout: 4000, discoveryWait: 4000, portMapping: false, rateLimit });
+await node.natReady();
+const nat = node.nat?.tcp ? `${node.nat.tcp.natType} ${node.nat.tcp.delta.kind}` : "unknown";
+
+if (mode === "listen") {
+  node.onMessage(async (msg, pipe) => void (await pipe.send(msg.isText ? msg.text : msg.data)));
+  node.on("pipe", (pipe) => out({ event: "pipe", strategy: pipe.strategy, remoteAddress: pipe.remoteAddress }));
+  out({ event: "ready", addr: node.addr, nat });
+  process.on("SIGTERM", () => void node.close().then(() => process.exit(0)));
+} else {
+  out({ event: "ready", nat });
+  for (let i = 0; i < Number(count); i++) {
+    const t0 = performance.now();
+    const progress: Array<Record<string, unknown>> = [];
+    try {
+      const pipe = await node.connect(target, {
+        strategies: strategies === "auto" ? undefined : ((strategies ? strategies.split(",") : ["punch"]) as StrategyName[]),
+        timeout: 10_000,
+        onProgress: (step, detail) => progress.push({ step, ...detail }),
+      });
+      const ms = Math.round(performance.now() - t0);
+      await pipe.send("hi");
+      const reply = await pipe.recv({ timeout: 5000 });
+      const punched = progress.find((p) => p.step === "punch-connected");
+      out({ event: "connected", i, strategy: pipe.strategy, ms, echo: reply.text, skewMs: punched?.skewMs, synToOpenMs: punched?.synToOpenMs, target: punched?.target, tried: progress.filter((p) => p.step === "strategy").map((p) => p.strategy) });
+      await pipe.close();
+    } catch (err) {
+      // A skipped strategy's reason is only in the progress trace: put it in the error.
+      const skipped = progress.filter((p) => p.step === "strategy-skipped").map((p) => `${p.strategy} skipped: ${p.reason}`);
+      out({ event: "failed", i, ms: Math.round(performance.now() - t0), error: [(err as Error).message, ...skipped].join("; "), progress: progress.map((p) => p.step) });
+    }
+  }
+  await node.close();
+  out({ event: "done" });
+}
