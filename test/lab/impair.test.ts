@@ -1,7 +1,7 @@
 // Lab impairments measured, not trusted: the delay line's round trip and nft loss.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Lab, PORTS, PUBLIC_HOSTS, PYTHON } from "./lab.ts";
+import { Lab, PORTS, PUBLIC_HOSTS, PYTHON, withLabLogs } from "./lab.ts";
 import { labSkipReason } from "./require-lab.ts";
 
 const skip = labSkipReason();
@@ -16,14 +16,7 @@ interface Rtt {
 
 describe("NAT lab impairments", { skip: skip ?? false }, () => {
   let lab: Lab;
-  const withLogs = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n`);
-      throw err;
-    }
-  };
+  const withLogs = withLabLogs(() => lab);
   before(async () => {
     // open sites: b1 is reachable directly, so a1 → b1 crosses two delayed wan links.
     lab = await Lab.up({ a: "open", b: "open", delayMs: DELAY });

@@ -3,7 +3,7 @@
 // plus hairpinning, UDP blocking and double NAT. One lab, NAT kinds switched live.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Lab, NAT_KINDS, PUBLIC_HOSTS } from "./lab.ts";
+import { Lab, NAT_KINDS, PUBLIC_HOSTS, withLabLogs } from "./lab.ts";
 import { assertNatKind, measureNat, natdiscoveryExpect } from "./nat-check.ts";
 import { labSkipReason } from "./require-lab.ts";
 
@@ -11,15 +11,7 @@ const skip = labSkipReason();
 
 describe("NAT lab", { skip: skip ?? false }, () => {
   let lab: Lab;
-  /** Runs a test body; on failure prints the lab's process logs. */
-  const withLogs = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n`);
-      throw err;
-    }
-  };
+  const withLogs = withLabLogs(() => lab);
 
   before(async () => {
     lab = await Lab.up({ a: "port-restricted", b: "port-restricted" });

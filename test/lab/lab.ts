@@ -412,3 +412,19 @@ export class Lab {
     }
   }
 }
+
+/**
+ * Test-body wrapper for lab tests: on failure, prints the lab's process logs
+ * (and `extra()`, e.g. the node processes' output) before rethrowing.
+ *   const withLogs = withLabLogs(() => lab);  test("…", withLogs(async () => { … }));
+ */
+export function withLabLogs(getLab: () => Lab | undefined, extra?: () => string) {
+  return (fn: () => Promise<void>) => async (): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      process.stderr.write(`--- lab logs ---\n${getLab()?.logs() ?? "(no lab)"}\n${extra?.() ?? ""}\n`);
+      throw err;
+    }
+  };
+}

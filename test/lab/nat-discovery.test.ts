@@ -5,7 +5,7 @@
 // One lab; site a's router kind is switched live.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Lab, PUBLIC_HOSTS, type NatKind } from "./lab.ts";
+import { Lab, PUBLIC_HOSTS, type NatKind, withLabLogs } from "./lab.ts";
 import { natdiscoveryExpect } from "./nat-check.ts";
 import { labSkipReason } from "./require-lab.ts";
 import type { FilteringBehavior, MappingBehavior, NatReport, NatTypeName, PortDeltaKind, TransportReport } from "../../src/nat/types.ts";
@@ -82,14 +82,7 @@ const verdict = (t?: TransportReport) => (t ? `${t.mapping}/${t.filtering} delta
 
 describe("NAT discovery through the lab's NATs", { skip: skip ?? false }, () => {
   let lab: Lab;
-  const withLogs = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n`);
-      throw err;
-    }
-  };
+  const withLogs = withLabLogs(() => lab);
 
   /** Runs `p2pnode nat --json` in a1 and returns its report. */
   async function nat(servers: string[], timeout = NAT_TIMEOUT): Promise<{ report: NatReport; wallMs: number; stderr: string }> {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Lab, PUBLIC_HOSTS } from "./lab.ts";
+import { Lab, PUBLIC_HOSTS, withLabLogs } from "./lab.ts";
 import type { LabProcess } from "./procs.ts";
 import { labSkipReason } from "./require-lab.ts";
 
@@ -25,14 +25,7 @@ describe("a node maps its port on a miniupnpd router and is reached through it",
   let lab: Lab;
   let broker: string;
   const procs: LabProcess[] = [];
-  const withLogs = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n${procs.map((p) => p.log()).join("\n")}\n`);
-      throw err;
-    }
-  };
+  const withLogs = withLabLogs(() => lab, () => procs.map((p) => p.log()).join("\n"));
   const rules = async () => (await lab.exec(lab.routerOf("a"), ["nft", "list", "table", "inet", "p2pn_upnp"])).stdout;
 
   before(async () => {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { Lab, PUBLIC_HOSTS, type LabProcess } from "./lab.ts";
+import { Lab, PUBLIC_HOSTS, type LabProcess, withLabLogs } from "./lab.ts";
 import { labSkipReason } from "./require-lab.ts";
 
 const skip = labSkipReason();
@@ -23,14 +23,7 @@ describe("port mapping against miniupnpd", { skip: skip ?? false }, () => {
   let lab: Lab;
   let igdRunning: 1 | 2 | undefined;
   const timings: Record<string, number> = {};
-  const withLogs = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n`);
-      throw err;
-    }
-  };
+  const withLogs = withLabLogs(() => lab);
   const fixture = (cfg: object): LabProcess =>
     lab.spawn("a1", process.execPath, ["--import", "tsx", "--import", `${ROOT}test/support/guard.ts`, FIXTURE, JSON.stringify({ stun: `${SRV1}:${STUN_PORT}`, ...cfg })]);
   const result = async (p: LabProcess): Promise<Result> => JSON.parse(await p.waitForLine(/^\{"event":"(mapped|none|error)"/, 20_000)) as Result;

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Lab, PUBLIC_HOSTS } from "./lab.ts";
+import { Lab, PUBLIC_HOSTS, withLabLogs } from "./lab.ts";
 import type { LabProcess } from "./procs.ts";
 import { labSkipReason } from "./require-lab.ts";
 
@@ -19,14 +19,7 @@ describe("reverse connect through a stateful firewall", { skip: skip ?? false },
   let broker: string;
   const listeners: LabProcess[] = [];
 
-  const withLogs = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n${listeners.map((l) => l.log()).join("\n")}\n`);
-      throw err;
-    }
-  };
+  const withLogs = withLabLogs(() => lab, () => listeners.map((l) => l.log()).join("\n"));
 
   /** `p2pnode listen --echo --json` in a host; resolves with its ready event. */
   async function listen(host: string): Promise<{ addr: string; nat: { tcp?: { natType: string } } }> {

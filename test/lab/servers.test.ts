@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { Lab, PUBLIC_HOSTS, TURN_USER, PYTHON } from "./lab.ts";
+import { Lab, PUBLIC_HOSTS, TURN_USER, PYTHON, withLabLogs } from "./lab.ts";
 import { allNamespaces, PREFIX } from "./plan.ts";
 import { recordedAlive, startTime } from "./procs.ts";
 import { labSkipReason } from "./require-lab.ts";
@@ -12,14 +12,7 @@ const skip = labSkipReason();
 
 describe("NAT lab servers", { skip: skip ?? false }, () => {
   let lab: Lab;
-  const withLogs = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (err) {
-      process.stderr.write(`--- lab logs ---\n${lab.logs()}\n`);
-      throw err;
-    }
-  };
+  const withLogs = withLabLogs(() => lab);
   before(async () => {
     lab = await Lab.up({ a: "port-restricted", b: "port-restricted" });
   });
