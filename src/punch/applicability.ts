@@ -52,7 +52,9 @@ export function punchClass(n: NatSummary): PunchClass {
 export function punchApplicability(local: NatSummary, remote: NatSummary): Applicability {
   const [a, b] = [punchClass(local), punchClass(remote)];
   const names = `${natKindName(local)} (here) × ${natKindName(remote)} (peer)`;
-  if (a === "blocked" || b === "blocked") return { verdict: "no", reason: `TCP is blocked: ${names}` };
+  // "blocked" only says discovery got no TCP answer (a lossy start can do that); the fresh
+  // mappings taken just before the punch fail fast if TCP really is blocked.
+  if (a === "blocked" || b === "blocked") return { verdict: "maybe", reason: `${names}: discovery got no TCP answer; fresh mappings will tell` };
   if (a === "random" || b === "random") {
     return { verdict: "no", reason: `cannot punch ${names}: a symmetric NAT with random ports gives the other side no port to aim at` };
   }

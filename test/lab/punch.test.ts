@@ -50,18 +50,21 @@ type Kind = (typeof KINDS)[number];
 
 /**
  * Expected result of every cell (site a's kind × site b's kind, a1 initiates):
- * "ok" = punch connects; "no" = not attempted, the verdict names both kinds.
+ * "ok" = punch connects; "no" = not attempted, the verdict names both kinds;
+ * "maybe" = connects, or fails within its deadline with both kinds named.
  * EIM × EIM: each SYN leaves from the mapping STUN saw. Sequential × EIM: the
  * sequential side's SYN gets the next port, which the other side dials among
  * its predictions. Random ports give the other side nothing to aim at.
  */
-const EXPECT: Record<Kind, Partial<Record<Kind, "ok" | "no">>> = {
+const EXPECT: Record<Kind, Partial<Record<Kind, "ok" | "no" | "maybe">>> = {
   firewall: { firewall: "ok", "full-cone": "ok", restricted: "ok", "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
   "full-cone": { "full-cone": "ok", restricted: "ok", "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
   restricted: { restricted: "ok", "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
   "port-restricted": { "port-restricted": "ok", "symmetric-sequential": "ok", "symmetric-random": "no" },
-  // Both predict: the n-th SYN of each side goes to the other's n-th predicted port (no STUN mapping offered).
-  "symmetric-sequential": { "symmetric-sequential": "ok", "symmetric-random": "no" },
+  // Both predict: the n-th SYN of each side goes to the other's n-th predicted port (no STUN mapping
+  // offered). Any other new mapping on either router in between shifts the alignment: "maybe"
+  // (connects, or fails within its deadline naming both kinds). It connected in every run at 20 ms.
+  "symmetric-sequential": { "symmetric-sequential": "maybe", "symmetric-random": "no" },
   "symmetric-random": { "symmetric-random": "no" },
 };
 
@@ -156,7 +159,7 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
     for (let i = 0; i < KINDS.length; i++) {
       for (let j = i; j < KINDS.length; j++) {
         const [ka, kb] = [KINDS[i], KINDS[j]];
-        const want = EXPECT[ka][kb] as "ok" | "no";
+        const want = EXPECT[ka][kb] as "ok" | "no" | "maybe";
         const pair = `${ka} × ${kb}`;
         const verdict = punchApplicability(SUMMARY[ka], SUMMARY[kb]);
         if (want === "no") {
@@ -168,7 +171,7 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
         await Promise.all([lab.setNat("a", ka), lab.setNat("b", kb)]);
         const r = await punch("a1", ka, "b1", kb, windowMs);
         table.push({ run, pair, expected: "connects", result: r.ok ? `connected (${r.target}, SYN #${r.attempt})` : `FAILED: ${r.error}`, ms: r.synToOpenMs, skew: r.skewMs });
-        if (!r.ok) failures.push(`${pair}: ${r.error}`);
+        if (!r.ok && want === "ok") failures.push(`${pair}: ${r.error}`);
       }
     }
     assert.deepEqual(failures, [], `cells that did not hold (${run}):\n${failures.join("\n")}`);
@@ -195,7 +198,7 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
     for (let i = 0; i < KINDS.length; i++) {
       for (let j = i; j < KINDS.length; j++) {
         const [ka, kb] = [KINDS[i], KINDS[j]];
-        const want = EXPECT[ka][kb] as "ok" | "no";
+        const want = EXPECT[ka][kb] as "ok" | "no" | "maybe";
         const pair = `${ka} × ${kb}`;
         await Promise.all([lab.setNat("a", ka), lab.setNat("b", kb)]);
         const l = await listener("b1");
@@ -203,7 +206,12 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
           const t0 = performance.now();
           const [r] = await connects("a1", l.addr, 1);
           const wall = Math.round(performance.now() - t0);
-          if (want === "ok") {
+          const named = (m: string) => m.includes(ka) && m.includes(kb);
+          if (want === "maybe") {
+            table.push({ run: `nodes ${run}`, pair, expected: "maybe", result: r.event === "connected" ? `pipe by ${r.strategy} (${r.target})` : `failed in ${r.ms} ms: ${String(r.error).slice(0, 140)}`, ms: r.ms as number, skew: r.skewMs as number });
+            const fine = r.event === "connected" ? r.strategy === "punch" && r.echo === "hi" : named(String(r.error)) && (r.ms as number) < 7000;
+            if (!fine) failures.push(`${pair}: ${JSON.stringify(r)}`);
+          } else if (want === "ok") {
             table.push({ run: `nodes ${run}`, pair, expected: "punch pipe", result: r.event === "connected" ? `pipe by ${r.strategy} (${r.target})` : `FAILED: ${r.error}`, ms: r.ms as number, skew: r.skewMs as number });
             if (r.event !== "connected" || r.strategy !== "punch" || r.echo !== "hi") failures.push(`${pair}: ${JSON.stringify(r)}`);
           } else {

@@ -42,7 +42,7 @@ describe("punchApplicability", () => {
     ["port-restricted", "symmetric-random", "no"],
     ["symmetric-random", "symmetric-random", "no"],
     ["symmetric-random", "full-cone", "no"],
-    ["blocked", "open", "no"],
+    ["blocked", "open", "maybe"],
     ["unknown", "port-restricted", "maybe"],
   ];
   for (const [a, b, want] of table) {
