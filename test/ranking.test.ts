@@ -25,7 +25,8 @@ const names = (r: ReturnType<typeof rankStrategies>) => r.map((x) => x.name + (x
 test("reachability from the address", () => {
   const table: Array<[Parameters<typeof addr>[0], string]> = [
     [{ pub: "203.0.113.20", nat: "open" }, "yes"],
-    [{ pub: "203.0.113.20", nat: "full-cone" }, "yes"],
+    [{ priv: "10.77.1.11", pub: "203.0.113.101", nat: "full-cone" }, "no"], // no mapping for the listening port
+    [{ priv: "10.77.1.11", pub: "203.0.113.101", nat: "full-cone", mapped: true }, "yes"],
     [{ pub: "198.51.100.17", nat: "firewall" }, "no"],
     [{ priv: "10.77.1.11", nat: "port-restricted" }, "no"],
     [{ priv: "10.77.1.11", nat: "port-restricted", mapped: true }, "yes"],

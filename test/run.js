@@ -23,7 +23,7 @@ if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 const env = { ...process.env, P2PNODE_NET_GUARD: process.env.P2PNODE_NET_GUARD ?? "loopback" };
 const res = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--import", "./test/support/guard.ts", "--test", "--test-concurrency=1", "--test-timeout=300000", ...files],
+  ["--import", "tsx", "--import", "./test/support/guard.ts", "--test", "--test-concurrency=1", "--test-timeout=600000", ...files],
   { cwd: root, stdio: "inherit", env },
 );
 process.exit(res.status ?? 1);
