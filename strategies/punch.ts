@@ -31,7 +31,7 @@ import type { Applicability, DialContext, DialResult, Responder, ResponderContex
 export const PUNCH = "punch";
 
 export interface PunchOptions {
-  /** Total deadline of one punch, from dial() to the nominated socket (ms). @default 6000 */
+  /** Total deadline of one punch, from dial() to the nominated socket (ms); room for the kernel's SYN retransmits (+1 s, +3 s, +7 s) on lossy paths. @default 10000 */
   timeout: number;
   /** Punch ports per side (each learns its mapping over TCP STUN). @default 1 */
   ports: number;
@@ -45,7 +45,7 @@ export interface PunchOptions {
   retryDelayMs: number;
 }
 
-export const PUNCH_DEFAULTS: Readonly<PunchOptions> = Object.freeze({ timeout: 6000, ports: 1, predict: 6, pings: 3, marginMs: 40, retryDelayMs: 15 });
+export const PUNCH_DEFAULTS: Readonly<PunchOptions> = Object.freeze({ timeout: 10_000, ports: 1, predict: 6, pings: 3, marginMs: 40, retryDelayMs: 15 });
 
 /** Request body of `punch`. */
 interface PunchRequest {

@@ -42,6 +42,8 @@ export function register(program: Command): void {
       let node: Node | undefined;
       try {
         node = await startNode(nodeOptions(flags));
+        // Ranking reads our own NAT type from our address: let discovery finish (it is bounded).
+        await Promise.all([node.natReady(), node.portMappingReady()]);
         out.info(`connecting…`);
         const pipe = await node.connect(addr, {
           brokers: flags.signal, // used when ADDR is a bare node id

@@ -31,7 +31,7 @@ if (mode === "listen") {
     try {
       const pipe = await node.connect(target, {
         strategies: strategies === "auto" ? undefined : ((strategies ? strategies.split(",") : ["punch"]) as StrategyName[]),
-        timeout: 10_000,
+        timeout: 15_000, // above the punch deadline (10 s): under loss the kernel's SYN retransmits need it
         onProgress: (step, detail) => progress.push({ step, ...detail }),
       });
       const ms = Math.round(performance.now() - t0);
