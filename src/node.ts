@@ -10,7 +10,7 @@ import { PunchStrategy, type PunchOptions } from "../strategies/punch.ts";
 import { ReverseStrategy, type ReverseOptions } from "../strategies/reverse.ts";
 import { encodeAddress, parseAddress, type AddressInterface, type NodeAddress } from "./address.ts";
 import { AbortError, AddressError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, PeerIdentityError, TimeoutError } from "./errors.ts";
-import { handshake, type HandshakeParams, type HandshakeRole } from "./handshake.ts";
+import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRole } from "./handshake.ts";
 import { Identity, isNodeId, type NodeId } from "./identity.ts";
 import { InboundWaiters } from "./inbound-waiters.ts";
 import { listInterfaces, publishedInterfaces } from "./interfaces.ts";
@@ -402,8 +402,8 @@ export class Node extends EventEmitter<NodeEvents> {
     if (this.#seq > 1) this.emit("address", text);
   }
 
-  #handshakeParams(strategy?: string, token?: string): HandshakeParams {
-    return { maxMessageSize: this.#pipeOptions.maxMessageSize, strategy, token };
+  #handshakeParams(strategy?: string): HandshakeParams {
+    return { maxMessageSize: this.#pipeOptions.maxMessageSize, strategy };
   }
 
   #onConnection(socket: net.Socket): void {
@@ -447,7 +447,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #adopt(
     stream: Duplex,
-    session: Parameters<typeof handshake> extends never ? never : Awaited<ReturnType<typeof handshake>>,
+    session: HandshakeResult,
     role: HandshakeRole,
     strategy: string,
     inbound: boolean,
@@ -564,8 +564,7 @@ export class Node extends EventEmitter<NodeEvents> {
       }
       if (opts.signal?.aborted) throw new AbortError("connect() was aborted");
       if (ctrl.signal.aborted) {
-        const e = new TimeoutError(`could not connect to ${remote.id} within ${timeout} ms${errors.length ? `: ${errors.map((x) => x.message).join("; ")}` : ""}`);
-        throw e;
+        throw new TimeoutError(`could not connect to ${remote.id} within ${timeout} ms${errors.length ? `: ${errors.map((x) => x.message).join("; ")}` : ""}`);
       }
       const err = new ConnectError(
         errors.length ? `could not connect to ${remote.id}: ${errors.map((e) => e.message).join("; ")}` : `no strategy applies to ${remote.id}`,

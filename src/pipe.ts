@@ -17,7 +17,6 @@ import {
   InvalidArgumentError,
   isP2PError,
   MessageTooLargeError,
-  P2PError,
   PeerTimeoutError,
   PipeClosedError,
   TimeoutError,
@@ -603,4 +602,3 @@ export class Pipe extends EventEmitter {
   };
 }
 
-export { P2PError };

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { describeAddress } from "../address.ts";
 import type { Message } from "../message.ts";
 import { startNode, type NodeOptions } from "../node.ts";
-import { collect, createOutput, intArg, untilSignal, type Output } from "./output.ts";
+import { collect, createOutput, intArg, outputFlags, untilSignal, type Output } from "./output.ts";
 
 export interface CommonNodeFlags {
   port?: number;
@@ -17,15 +17,13 @@ export interface CommonNodeFlags {
 
 /** Adds the options every node-running command shares. */
 export function nodeFlags(cmd: Command): Command {
-  return cmd
+  return outputFlags(cmd)
     .option("-p, --port <port>", "TCP port to listen on (0 = any free port)", intArg("--port"), 0)
     .option("--host <ip>", "listen only on this address (repeatable; default: every interface)", collect)
     .option("--identity <file>", "load the identity key from this PEM file (created, mode 0600, if missing)")
     .option("--stun <uri>", "STUN server, stun:host:port (repeatable)", collect)
     .option("--signal <url>", "signaling broker, mqtt://host:port (repeatable)", collect)
-    .option("--no-portmap", "do not ask the gateway for a port mapping")
-    .option("--json", "print one JSON object per line")
-    .option("--log <level>", "log level on stderr: error, warn, info, debug");
+    .option("--no-portmap", "do not ask the gateway for a port mapping");
 }
 
 export function nodeOptions(f: CommonNodeFlags): NodeOptions {

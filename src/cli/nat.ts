@@ -4,7 +4,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import { createLogger, type LogLevel } from "../logger.ts";
 import { discoverNat } from "../nat/discovery.ts";
 import type { Transport } from "../nat/types.ts";
-import { collect, createOutput, intArg } from "./output.ts";
+import { collect, createOutput, intArg, outputFlags } from "./output.ts";
 
 export { formatNatReport } from "../nat/format.ts";
 import { formatNatReport } from "../nat/format.ts";
@@ -19,15 +19,12 @@ interface NatFlags {
 }
 
 export function register(program: Command): void {
-  program
-    .command("nat")
+  outputFlags(program.command("nat"), "print the report as one JSON line")
     .description("discover NAT type, mapping/filtering behaviour and public address (RFC 5780) over UDP and TCP")
     .option("--stun <uri>", "STUN server as stun:host[:port] (repeatable; no public server is built in)", collect)
     .option("--timeout <ms>", "upper bound for the whole discovery", intArg("--timeout"), 2000)
     .option("--local <ip>", "local IP to bind (decides IPv4 or IPv6)")
     .option("--transport <udp|tcp>", "only this transport (repeatable)", collect)
-    .option("--json", "print the report as one JSON line")
-    .option("--log <level>", "log level on stderr: error, warn, info, debug")
     .action(async (flags: NatFlags) => {
       const out = createOutput(!!flags.json);
       if (!flags.stun?.length) out.fail(new InvalidArgumentError("give at least one --stun stun:host[:port]; p2pnode has no built-in public servers"));

@@ -1,4 +1,5 @@
 /** CLI output: one JSON object per line with --json, plain words otherwise. */
+import type { Command } from "commander";
 import { InvalidArgumentError, isP2PError } from "../errors.ts";
 
 export interface Output {
@@ -61,4 +62,9 @@ export function untilSignal(): Promise<string> {
     process.on("SIGINT", on);
     process.on("SIGTERM", on);
   });
+}
+
+/** The output options every command shares: --json and --log. */
+export function outputFlags(cmd: Command, json = "print one JSON object per line"): Command {
+  return cmd.option("--json", json).option("--log <level>", "log level on stderr: error, warn, info, debug");
 }

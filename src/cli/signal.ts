@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { startBroker } from "../signaling/broker.ts";
 import { createLogger, type LogLevel } from "../logger.ts";
-import { createOutput, intArg, untilSignal } from "./output.ts";
+import { createOutput, intArg, untilSignal, outputFlags } from "./output.ts";
 
 interface SignalFlags {
   port: number;
@@ -12,13 +12,10 @@ interface SignalFlags {
 }
 
 export function register(program: Command): void {
-  program
-    .command("signal")
+  outputFlags(program.command("signal"))
     .description("run a signaling broker (MQTT) that nodes can share: --signal mqtt://HOST:PORT")
     .option("-p, --port <port>", "TCP port to listen on (0 = any free port)", intArg("--port"), 1883)
     .option("--host <ip>", "address to listen on (0.0.0.0 or :: for every interface)", "127.0.0.1")
-    .option("--json", "print one JSON object per line")
-    .option("--log <level>", "log level on stderr: error, warn, info, debug")
     .action(async (flags: SignalFlags) => {
       const out = createOutput(!!flags.json);
       const broker = await startBroker({ host: flags.host, port: flags.port, logger: createLogger(flags.log as LogLevel | undefined) }).catch(

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { createLogger, type LogLevel } from "../logger.ts";
 import { formatAddress } from "../stun/ip.ts";
 import { StunServer } from "../stun/server.ts";
-import { createOutput, intArg, untilSignal } from "./output.ts";
+import { createOutput, intArg, untilSignal, outputFlags } from "./output.ts";
 
 interface StunFlags {
   port: number;
@@ -19,8 +19,7 @@ interface StunFlags {
 const uri = (a: { address: string; port: number }) => `stun:${formatAddress(a)}`;
 
 export function register(program: Command): void {
-  program
-    .command("stun")
+  outputFlags(program.command("stun"))
     .description("run a STUN server (UDP+TCP; with --alt-host/--alt-port it answers RFC 5780 tests and TCP dial-backs)")
     .option("-p, --port <port>", "primary port (0 = any free port)", intArg("--port"), 3478)
     .option("--host <ip>", "primary IP to listen on", "127.0.0.1")
@@ -28,8 +27,6 @@ export function register(program: Command): void {
     .option("--alt-port <port>", "alternate port (0 = any free port)", intArg("--alt-port"))
     .option("--no-udp", "do not serve UDP")
     .option("--no-tcp", "do not serve TCP")
-    .option("--json", "print one JSON object per line")
-    .option("--log <level>", "log level on stderr: error, warn, info, debug")
     .action(async (flags: StunFlags) => {
       const out = createOutput(!!flags.json);
       const server = await StunServer.listen({

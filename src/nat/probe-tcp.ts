@@ -61,7 +61,7 @@ export async function probeTcp(ctx: ProbeContext): Promise<ProbeResult> {
     let filtering: Promise<ProbeResult["filtering"]> = Promise.resolve({});
     if (i5780 < 0) {
       res.warnings.push("no server sent OTHER-ADDRESS over TCP: TCP mapping is only partly known and filtering unknown");
-      targets = ctx.servers.filter((s, i) => i !== iBase && all[i]).map((s) => ({ name: "tcp mapping (same local port)", addr: s.addr }));
+      targets = ctx.servers.filter((_, i) => i !== iBase && all[i]).map((s) => ({ name: "tcp mapping (same local port)", addr: s.addr }));
     } else {
       const other = base.r.otherAddress!;
       targets = [
