@@ -257,6 +257,10 @@ export class Node extends EventEmitter<NodeEvents> {
         this.emit("pipe", pipe);
       },
       mayDial: (requester, host) => mayDialFor(this.#address, requester, host, this.#opts.allowPrivate ?? false),
+      background: (task) => {
+        task.catch(() => {});
+        this.#signaling?.hold(task);
+      },
     };
   }
 
@@ -537,6 +541,7 @@ export class Node extends EventEmitter<NodeEvents> {
               signal,
             }),
           expectInbound: (token, o) => this.#expected.expect(remote.id, token, o),
+          mayDial: (host) => mayDialFor(this.#address, remote, host, this.#opts.allowPrivate ?? false),
         };
         // A capped attempt gets its own deadline so the next strategy still has time.
         const left = Math.max(1, timeout - (Date.now() - started));

@@ -43,6 +43,8 @@ export interface DialContext {
   expectInbound(token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult>;
   /** Reports progress (for the CLI and traces). */
   progress(event: string, detail?: Record<string, unknown>): void;
+  /** May we dial `host` for this peer? The responder's dial policy, applied to what the peer sends back (a punch offer). */
+  mayDial(host: string): boolean;
 }
 
 export interface DialResult {
@@ -73,6 +75,12 @@ export interface ResponderContext {
   adopt(result: DialResult, strategy: StrategyName): void;
   /** May we dial these endpoints for that peer? (only its signed address's, no private ones unless on the same network) */
   mayDial(requester: NodeAddress, host: string): boolean;
+  /**
+   * Work the responder goes on with after its reply (a punch in the
+   * background): it keeps counting as a running signaling handler until it
+   * settles, so the handler limit also bounds background work. Never rejects.
+   */
+  background(task: Promise<unknown>): void;
 }
 
 /** A signaling request handler a strategy registers on every node. */

@@ -425,6 +425,23 @@ export class Signaling {
     }
   }
 
+  /**
+   * Counts `task` as a running handler until it settles: work a handler goes
+   * on with after its reply (a background punch) stays inside maxConcurrentHandlers.
+   */
+  hold(task: Promise<unknown>): void {
+    this.#running++;
+    void task.then(
+      () => this.#running--,
+      () => this.#running--,
+    );
+  }
+
+  /** Running handlers, background work included (tests, diagnostics). */
+  get running(): number {
+    return this.#running;
+  }
+
   /** Seals and sends one ack/reply; failures are logged (the requester re-sends). Never throws. */
   #send(to: NodeId, brokers: string[], type: string, body: unknown): void {
     if (this.#closed) return;
