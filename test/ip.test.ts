@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isLoopback, isPrivateOrLocal } from "../src/ip.ts";
+import { classifyIp, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isLoopback, isPrivateOrLocal } from "../src/ip.ts";
 
 describe("ipv6ToBytes / ipv6FromBytes", () => {
   // [input, 16 bytes as hex, RFC 5952 canonical text]
@@ -115,13 +115,13 @@ describe("isPrivateOrLocal", () => {
     ["::", true],
     ["::1", true],
     ["0:0:0:0:0:0:0:1", true],
-    ["::2", false],
+    ["::2", true], // IPv4-compatible ::0.0.0.2: reserved, never dialled for a peer,
     ["fc00::1", true],
     ["fd12:3456::1", true],
     ["fe00::1", false],
     ["fe80::1", true],
     ["febf::1", true],
-    ["fec0::1", false],
+    ["fec0::1", true], // deprecated site-local,
     ["2001:db8::1", false],
     ["2606:4700::1111", false],
     ["::ffff:10.1.2.3", true],
@@ -156,4 +156,43 @@ describe("isLoopback", () => {
   for (const [ip, expected] of table) {
     it(`${JSON.stringify(ip)} -> ${expected}`, () => assert.equal(isLoopback(ip), expected));
   }
+});
+
+describe("classifyIp: one classifier for the dial policy and broker URLs", () => {
+  const table: Array<[string, string]> = [
+    ["203.0.113.7", "public"], // documentation ranges are the lab's internet
+    ["198.51.100.1", "public"],
+    ["8.8.8.8", "public"],
+    ["10.0.0.5", "private"],
+    ["100.64.1.1", "private"],
+    ["172.31.0.1", "private"],
+    ["192.168.1.1", "private"],
+    ["127.0.0.1", "loopback"],
+    ["169.254.169.254", "link-local"],
+    ["0.0.0.0", "unspecified"],
+    ["192.0.0.8", "reserved"],
+    ["198.18.0.1", "reserved"],
+    ["198.19.255.255", "reserved"],
+    ["240.0.0.1", "reserved"],
+    ["255.255.255.255", "reserved"],
+    ["224.0.0.1", "multicast"],
+    ["::", "unspecified"],
+    ["::1", "loopback"],
+    ["::ffff:10.0.0.5", "private"],
+    ["::ffff:203.0.113.7", "public"],
+    ["::10.0.0.5", "reserved"], // deprecated IPv4-compatible
+    ["64:ff9b::10.0.0.5", "reserved"], // NAT64
+    ["64:ff9b::8.8.8.8", "reserved"],
+    ["2002:0a00:0005::1", "private"], // 6to4 around 10.0.0.5
+    ["2002:7f00:0001::1", "loopback"], // 6to4 around 127.0.0.1
+    ["2002:cb00:7107::1", "public"], // 6to4 around 203.0.113.7
+    ["2001:0:4136:e378::1", "reserved"], // Teredo
+    ["fd00::1", "private"],
+    ["fe80::1", "link-local"],
+    ["ff02::1", "multicast"],
+    ["2001:db8::1", "public"],
+    ["fe80::1%eth0", "invalid"],
+    ["not an ip", "invalid"],
+  ];
+  for (const [ip, want] of table) it(`${ip} is ${want}`, () => assert.equal(classifyIp(ip), want));
 });

@@ -8,6 +8,7 @@
  * a public DNS name that resolves to a private address is not caught here.
  */
 import net from "node:net";
+import { classifyIp } from "../ip.ts";
 
 export const BROKER_SCHEMES = Object.freeze(["mqtt:", "mqtts:", "ws:", "wss:"] as const);
 const DEFAULT_PORT: Record<string, number> = { "mqtt:": 1883, "mqtts:": 8883, "ws:": 80, "wss:": 443 };
@@ -41,65 +42,9 @@ export type BrokerUrlReason =
 
 export type BrokerUrlVerdict = { ok: true; url: string } | { ok: false; reason: BrokerUrlReason };
 
-// Blocked IPv4 ranges: this network, private, CGNAT, loopback, link-local,
-// IETF protocol assignments, benchmarking, multicast, reserved + broadcast.
-const V4_BLOCKED: Array<[number, number]> = [
-  ["0.0.0.0", 8],
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10],
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16],
-  ["172.16.0.0", 12],
-  ["192.0.0.0", 24],
-  ["192.168.0.0", 16],
-  ["198.18.0.0", 15],
-  ["224.0.0.0", 4],
-  ["240.0.0.0", 4],
-].map(([ip, bits]) => [v4ToInt(ip as string), bits as number]);
-
-function v4ToInt(ip: string): number {
-  return ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-}
-
-function v4Blocked(n: number): boolean {
-  return V4_BLOCKED.some(([base, bits]) => Math.floor(n / 2 ** (32 - bits)) === Math.floor(base / 2 ** (32 - bits)));
-}
-
-/** Expands an IPv6 literal to 8 16-bit groups (IPv4 tail allowed); null if not one. */
-export function expandIPv6(ip: string): number[] | null {
-  if (!net.isIPv6(ip) || ip.includes("%")) return null;
-  let text = ip.toLowerCase();
-  const v4 = text.match(/(\d+\.\d+\.\d+\.\d+)$/);
-  if (v4) {
-    const n = v4ToInt(v4[1]);
-    text = text.slice(0, -v4[1].length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const [head, tail] = text.split("::") as [string, string | undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
-  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
-  const groups = [...h, ...Array(fill).fill("0"), ...t].map((g) => parseInt(g, 16));
-  return groups.length === 8 ? groups : null;
-}
-
-function v6Blocked(g: number[]): boolean {
-  const first = g[0];
-  const zeroTo = (n: number) => g.slice(0, n).every((x) => x === 0);
-  if (zeroTo(6)) return true; // ::, ::1, and deprecated IPv4-compatible ::a.b.c.d
-  if (zeroTo(5) && g[5] === 0xffff) return v4Blocked(g[6] * 65536 + g[7]); // IPv4-mapped
-  if (first === 0x64 && g[1] === 0xff9b && zeroTo(0) && g.slice(2, 6).every((x) => x === 0)) return v4Blocked(g[6] * 65536 + g[7]); // NAT64
-  if ((first & 0xfe00) === 0xfc00) return true; // unique local fc00::/7
-  if ((first & 0xffc0) === 0xfe80 || (first & 0xffc0) === 0xfec0) return true; // link-local, site-local
-  if ((first & 0xff00) === 0xff00) return true; // multicast
-  if (first === 0x0100 && g.slice(1, 4).every((x) => x === 0)) return true; // discard-only 100::/64
-  return false;
-}
-
-/** True for an IP literal in a range a peer may not make us dial (loopback, private, link-local, CGNAT, …). */
+/** True for an IP literal in a range a peer may not make us dial (anything not public: src/ip.ts classifyIp). */
 export function isPrivateIp(ip: string): boolean {
-  if (net.isIPv4(ip)) return v4Blocked(v4ToInt(ip));
-  const g = expandIPv6(ip);
-  return g === null ? false : v6Blocked(g);
+  return classifyIp(ip) !== "public";
 }
 
 const LOCAL_SUFFIXES = [".localhost", ".local", ".internal", ".home.arpa", ".lan", ".localdomain"];
