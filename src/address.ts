@@ -11,7 +11,7 @@
 import { base32Decode, base32Encode } from "./encoding.ts";
 import { AddressError } from "./errors.ts";
 import { ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "./ip.ts";
-import { idFromPublicKey, verifySignature, type Identity, type NodeId } from "./identity.ts";
+import { idFromPublicKey, isValidPublicKey, verifySignature, type Identity, type NodeId } from "./identity.ts";
 
 export const ADDRESS_PREFIX = "p2pn1";
 export const ADDRESS_VERSION = 1;
@@ -305,7 +305,8 @@ export function parseAddress(input: string, opts: ParseAddressOptions = {}): Nod
     if (signature) throw new AddressError("address has data after its signature");
     switch (type) {
       case T.ID:
-        id = idFromPublicKey(new Uint8Array(need(v, 32, "identity key")));
+        if (!isValidPublicKey(need(v, 32, "identity key"))) throw new AddressError("address identity key is not a valid Ed25519 public key (corrupted or forged)");
+        id = idFromPublicKey(new Uint8Array(v));
         break;
       case T.SEQ: {
         const big = need(v, 8, "sequence number").readBigUInt64BE(0);

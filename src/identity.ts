@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { chmod, readFile, writeFile } from "node:fs/promises";
-import { edwardsToMontgomeryPriv, edwardsToMontgomeryPub } from "@noble/curves/ed25519";
+import { ed25519, edwardsToMontgomeryPriv, edwardsToMontgomeryPub } from "@noble/curves/ed25519";
 import { base32Decode, base32Encode } from "./encoding.ts";
 import { IdentityError, InvalidArgumentError } from "./errors.ts";
 
@@ -11,23 +11,56 @@ const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 
-/** Encodes a raw 32-byte Ed25519 public key as a node id. */
+// Keys already judged, so a busy node decompresses each peer's key once (bounded; cleared when full).
+const keyVerdicts = new Map<string, boolean>();
+const KEY_VERDICTS_MAX = 4096;
+
+/**
+ * Whether 32 bytes are an Ed25519 public key a node may have: a canonical
+ * encoding (y < p, no "negative zero" x) of a point that is not of small order.
+ * Small-order keys (the identity point `01 00…00` among them) let anyone forge
+ * a signature that verifies for every message (R = A, S = 0), and they have no
+ * X25519 counterpart to encrypt to; a real key pair never produces one.
+ * Every key that enters from outside (node ids, addresses, signaling envelopes,
+ * handshakes) goes through here.
+ */
+export function isValidPublicKey(raw: Uint8Array): boolean {
+  if (!(raw instanceof Uint8Array) || raw.length !== 32) return false;
+  const hex = Buffer.from(raw.buffer, raw.byteOffset, 32).toString("hex");
+  const known = keyVerdicts.get(hex);
+  if (known !== undefined) return known;
+  let ok: boolean;
+  try {
+    ok = !ed25519.ExtendedPoint.fromHex(hex, false).isSmallOrder();
+  } catch {
+    ok = false; // not on the curve, or a non-canonical encoding
+  }
+  if (keyVerdicts.size >= KEY_VERDICTS_MAX) keyVerdicts.clear();
+  keyVerdicts.set(hex, ok);
+  return ok;
+}
+
+/** Encodes a raw 32-byte Ed25519 public key as a node id; throws InvalidArgumentError for a key no node can have. */
 export function idFromPublicKey(raw: Uint8Array): NodeId {
   if (raw.length !== 32) throw new InvalidArgumentError("an Ed25519 public key is 32 bytes");
+  if (!isValidPublicKey(raw)) throw new InvalidArgumentError("not a valid Ed25519 public key (small order or non-canonical)");
   return base32Encode(raw);
 }
 
-/** Decodes a node id to its raw public key; throws InvalidArgumentError if it is not one. */
+/** Decodes a node id to its raw public key; throws InvalidArgumentError if it is not one (bad text, or a key no node can have). */
 export function publicKeyFromId(id: string): Uint8Array {
   const raw = typeof id === "string" && id.length === 52 ? base32Decode(id) : null;
   if (!raw || raw.length !== 32) throw new InvalidArgumentError(`not a node id: ${JSON.stringify(String(id).slice(0, 60))}`);
+  if (!isValidPublicKey(raw)) {
+    throw new InvalidArgumentError(`not a node id: ${JSON.stringify(id.slice(0, 60))} is not a valid Ed25519 public key (corrupted or forged)`);
+  }
   return raw;
 }
 
 export function isNodeId(id: unknown): id is NodeId {
   if (typeof id !== "string" || id.length !== 52) return false;
   const raw = base32Decode(id);
-  return raw !== null && raw.length === 32;
+  return raw !== null && raw.length === 32 && isValidPublicKey(raw);
 }
 
 function edPublicKeyObject(raw: Uint8Array): KeyObject {
@@ -38,7 +71,7 @@ function edPublicKeyObject(raw: Uint8Array): KeyObject {
 export function verifySignature(id: NodeId | Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   try {
     const raw = typeof id === "string" ? publicKeyFromId(id) : id;
-    return signature.length === 64 && verify(null, data, edPublicKeyObject(raw), signature);
+    return isValidPublicKey(raw) && signature.length === 64 && verify(null, data, edPublicKeyObject(raw), signature);
   } catch {
     return false;
   }
