@@ -1,8 +1,11 @@
 /**
  * One connection to one MQTT broker, owned by the transport. A "listening"
  * link subscribes to our own topic and reconnects with exponential backoff
- * when the broker drops; an "outbound" link (a broker only a peer uses) only
- * publishes and is discarded when it fails.
+ * when the broker drops; an "outbound" link (a broker only a peer uses)
+ * publishes, also subscribes to our topic so that the peer can answer through
+ * the broker we reached it by, and is discarded when it fails. An outbound
+ * link's host name is resolved first and refused if any address it resolves to
+ * is not public: a peer's broker URL must not lead us into our own network.
  *
  * The MQTT client id is random on every connection: a client id anyone can
  * derive (such as the node id) would let anyone kick the node off a broker
@@ -10,7 +13,10 @@
  */
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
+import dns from "node:dns";
+import net from "node:net";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { isPrivateOrLocal } from "../ip.ts";
 import { AbortError, SignalingError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { withTimeout } from "./wait.ts";
@@ -19,8 +25,12 @@ export type LinkState = "connecting" | "up" | "down" | "closed";
 
 export interface BrokerLinkOptions {
   url: string;
-  /** Subscribe to this topic and reconnect forever; absent for an outbound-only link. */
+  /** Subscribe to this topic (and deliver what arrives on it). */
   topic?: string;
+  /** Reconnect forever (our own brokers); otherwise the link closes when it fails. @default true when topic is set */
+  persistent?: boolean;
+  /** A peer's broker: resolve its name first and refuse non-public addresses. @default false */
+  untrusted?: boolean;
   logger: Logger;
   connectTimeoutMs: number;
   keepaliveSec: number;
@@ -59,11 +69,23 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     return this.#lastError;
   }
 
+  get #persistent(): boolean {
+    return this.#opts.persistent ?? this.#opts.topic !== undefined;
+  }
+
   #connect(): void {
     this.#timer = null;
     if (this.#state === "closed") return;
     this.#state = "connecting";
-    const url = this.url;
+    if (!this.#opts.untrusted) return this.#open(this.url);
+    pinHost(this.url).then(
+      (pinned) => this.#state === "connecting" && this.#open(pinned.url, pinned.lookup),
+      (err) => this.#fail(err as Error),
+    );
+  }
+
+  #open(url: string, lookup?: PinnedLookup): void {
+    if (this.#state === "closed") return;
     const options: IClientOptions = {
       clientId: "p2pnode-" + randomBytes(12).toString("hex"),
       protocolVersion: 4,
@@ -76,6 +98,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
       // MQTT.js rebuilds ws URLs from parts and loses the brackets of an IPv6 host.
       transformWsUrl: () => url,
     };
+    if (lookup) Object.assign(options, { lookup, wsOptions: { lookup } }); // TLS and WebSocket connect through our resolution
     const client = mqtt.connect(url, options);
     this.#client = client;
     client.on("connect", () => {
@@ -124,7 +147,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     client?.end(true);
     this.#opts.logger.debug("broker down", { broker: this.url, error: err.message, wasUp });
     this.emit("down", err);
-    if (!this.#opts.topic) return void this.close();
+    if (!this.#persistent) return void this.close();
     const base = Math.min(this.#opts.reconnectMaxMs, this.#opts.reconnectInitialMs * 2 ** Math.min(this.#attempt++, 20));
     const delay = Math.round(base * (0.5 + Math.random() / 2));
     this.#timer = setTimeout(() => this.#connect(), delay);
@@ -139,7 +162,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
       const up = () => (off(), resolve());
       const gone = () => (off(), reject(new SignalingError(`could not connect to ${this.url}`, { cause: this.#lastError })));
       const down = () => {
-        if (!this.#opts.topic) gone();
+        if (!this.#persistent) gone();
       };
       off = () => {
         this.off("up", up);
@@ -182,4 +205,37 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     this.emit("closed");
     this.removeAllListeners();
   }
+}
+
+type PinnedLookup = (hostname: string, options: unknown, cb: (err: Error | null, address: string, family: number) => void) => void;
+
+/**
+ * Resolves an untrusted broker URL's host name once, refuses it if any address
+ * is not public (a public name may point into a LAN), and pins the connection
+ * to the checked address: plain MQTT by rewriting the URL (MQTT carries no
+ * host name), TLS and WebSocket through a lookup that answers only that
+ * address, so certificate checks and the Host header keep the name and a
+ * second DNS answer cannot differ from the first.
+ */
+async function pinHost(url: string): Promise<{ url: string; lookup?: PinnedLookup }> {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  if (net.isIP(host)) {
+    if (isPrivateOrLocal(host)) throw new SignalingError(`broker ${url} is not a public address`);
+    return { url };
+  }
+  let addrs: dns.LookupAddress[];
+  try {
+    addrs = await dns.promises.lookup(host, { all: true });
+  } catch (err) {
+    throw new SignalingError(`broker ${url}: cannot resolve ${host}: ${(err as Error).message}`, { cause: err });
+  }
+  const bad = addrs.find((a) => isPrivateOrLocal(a.address));
+  if (!addrs.length || bad) throw new SignalingError(`broker ${url} resolves to a non-public address${bad ? ` (${bad.address})` : ""}; refused`);
+  const pick = addrs[0];
+  if (u.protocol === "mqtt:") {
+    u.hostname = pick.family === 6 ? `[${pick.address}]` : pick.address;
+    return { url: u.toString() };
+  }
+  return { url, lookup: (_h, _o, cb) => cb(null, pick.address, pick.family) };
 }

@@ -113,8 +113,10 @@ export function normalizeBrokerUrl(input: string): string | null {
 export function checkBrokerUrl(input: unknown, options: BrokerUrlOptions = {}): BrokerUrlVerdict {
   const v = parseBrokerUrl(input, options.maxLength ?? BROKER_URL_DEFAULTS.maxLength);
   if (!v.ok) return v;
+  const trusted = (options.trusted ?? []).map((t) => normalizeBrokerUrl(t));
+  // A WebSocket path and query from a peer would let it pick the HTTP request we make: only the usual MQTT paths.
+  if (!trusted.includes(v.url) && /^wss?:/.test(v.url) && !/^wss?:\/\/[^/]+\/(mqtt)?$/.test(v.url)) return { ok: false, reason: "bad-path" };
   if (v.private && !options.allowPrivate) {
-    const trusted = (options.trusted ?? []).map((t) => normalizeBrokerUrl(t));
     if (!trusted.includes(v.url)) {
       const hk = classifyHost(new URL(v.url).hostname)!;
       return { ok: false, reason: hk.kind === "name" ? "local-name" : "private-address" };

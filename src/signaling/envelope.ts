@@ -20,7 +20,7 @@ import {
 import { type Identity, type NodeId, idFromPublicKey, publicKeyFromId, verifySignature, x25519KeyFromId } from "../identity.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { type Logger, silentLogger } from "../logger.ts";
-import { ReplayCache } from "./replay-cache.ts";
+import type { ReplayCache, ReplayVerdict } from "./replay-cache.ts";
 
 export const ENVELOPE_VERSION = 1;
 const HKDF_INFO = Buffer.from("p2pnode/signaling/v1 envelope key", "ascii");
@@ -47,6 +47,7 @@ export type RejectReason =
   | "malformed"
   | "decrypt-failed"
   | "not-for-us"
+  | "bad-key"
   | "bad-signature"
   | "expired"
   | "future"
@@ -76,13 +77,15 @@ export type OpenResult =
 export interface EnvelopeOptions {
   /** Largest envelope accepted, in bytes; checked before any crypto. @default 65536 */
   maxBytes?: number;
-  /** How old (sender's timestamp vs our clock) a message may be, ms. @default 60000 */
+  /** How old (sender's timestamp vs our clock) a message may be, ms. @default 30000 */
   maxAgeMs?: number;
-  /** How far in the future a message may be dated, ms. @default 60000 */
+  /** How far in the future a message may be dated, ms. @default 30000 */
   maxFutureMs?: number;
 }
 
-export const ENVELOPE_DEFAULTS = Object.freeze({ maxBytes: 65_536, maxAgeMs: 60_000, maxFutureMs: 60_000 });
+// 30 s each way: requests are re-sealed every few seconds, so the window only has to
+// cover clock skew and broker latency; a shorter one keeps the replay cache small.
+export const ENVELOPE_DEFAULTS = Object.freeze({ maxBytes: 65_536, maxAgeMs: 30_000, maxFutureMs: 30_000 });
 
 export interface SealInput {
   type: string;
@@ -254,6 +257,18 @@ export interface OpenContext extends EnvelopeOptions {
   now: number;
   /** Shared across calls; a fresh one per call makes replays undetectable. */
   replay: ReplayCache;
+  /**
+   * Messages dated before this (ms) are refused as expired: the replay cache
+   * lives in memory, so a node cannot tell what it accepted before it started.
+   */
+  notBefore?: number;
+  /**
+   * false: check the replay cache but do not record the message; the caller
+   * records it with `recordOpened()` once it decided to act on it, so messages
+   * it refuses (unknown senders, unmatched replies) cannot fill the cache.
+   * @default true
+   */
+  record?: boolean;
   logger?: Logger;
 }
 
@@ -281,7 +296,8 @@ export function open(identity: Identity, bytes: Uint8Array, ctx: OpenContext): O
   try {
     from = idFromPublicKey(f.from);
   } catch {
-    return reject(ctx, "malformed", "sender key");
+    // A small-order or non-canonical key: with it, R = A, S = 0 "verifies" for any message.
+    return reject(ctx, "bad-key", "the sender key is not a valid Ed25519 public key");
   }
   if (!verifySignature(f.from, signatureDigest(bytes[0], dec.ephPub, parsed.signed), parsed.signature)) {
     return reject(ctx, "bad-signature", "signature does not verify");
@@ -305,9 +321,23 @@ export function open(identity: Identity, bytes: Uint8Array, ctx: OpenContext): O
     body,
   };
   if (f.timestamp < ctx.now - maxAge) return reject(ctx, "expired", `${ctx.now - f.timestamp} ms old`);
+  if (ctx.notBefore !== undefined && f.timestamp < ctx.notBefore) return reject(ctx, "expired", "dated before this node started");
   if (f.timestamp > ctx.now + maxFuture) return reject(ctx, "future", `${f.timestamp - ctx.now} ms ahead`);
-  const verdict = ctx.replay.add(`${from}:${message.nonce}`, f.timestamp + maxAge + 1, ctx.now);
+  if (ctx.record === false) {
+    if (ctx.replay.has(replayKey(message), ctx.now)) return reject(ctx, "replayed", "nonce already seen", message);
+    return { ok: true, message };
+  }
+  const verdict = recordOpened(ctx.replay, message, ctx);
   if (verdict === "duplicate") return reject(ctx, "replayed", "nonce already seen", message);
   if (verdict === "full") return reject(ctx, "replay-cache-full", `${ctx.replay.capacity} live entries`);
   return { ok: true, message };
+}
+
+function replayKey(m: SignalMessage): string {
+  return `${m.from}:${m.nonce}`;
+}
+
+/** Records an opened message in a replay cache until it would expire anyway ("duplicate" if it is already there). */
+export function recordOpened(cache: ReplayCache, m: SignalMessage, ctx: { now: number; maxAgeMs?: number }): ReplayVerdict {
+  return cache.add(replayKey(m), m.timestamp + (ctx.maxAgeMs ?? ENVELOPE_DEFAULTS.maxAgeMs) + 1, ctx.now);
 }

@@ -14,6 +14,7 @@ import { InvalidArgumentError, SignalingError } from "../errors.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 import { BrokerLink, type LinkState } from "./broker-link.ts";
 import { filterBrokerUrls, parseBrokerUrl } from "./broker-url.ts";
+import { TokenBucket } from "./rate-limit.ts";
 
 export const TOPIC_PREFIX = "p2pnode/1/";
 
@@ -55,6 +56,8 @@ export interface MqttTransportOptions {
   maxPeerBrokers?: number;
   /** Accept private/loopback brokers from peers (tests, labs). @default false */
   allowPrivateBrokers?: boolean;
+  /** New connections to peers' brokers per minute at most (a budget against being steered to many hosts). @default 20 */
+  maxNewOutboundPerMinute?: number;
 }
 
 export const MQTT_TRANSPORT_DEFAULTS = Object.freeze({
@@ -71,6 +74,7 @@ export const MQTT_TRANSPORT_DEFAULTS = Object.freeze({
   outboundIdleMs: 30_000,
   maxPeerBrokers: 4,
   allowPrivateBrokers: false,
+  maxNewOutboundPerMinute: 20,
 });
 
 type Resolved = Required<Omit<MqttTransportOptions, "logger" | "brokers" | "id">>;
@@ -120,6 +124,7 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
   readonly #links = new Map<string, BrokerLink>();
   readonly #outbound = new Map<string, { link: BrokerLink; idle: NodeJS.Timeout | null }>();
   readonly #seen = new Map<string, number>();
+  #newOutbound!: TokenBucket;
   #started = false;
   #closed = false;
 
@@ -136,6 +141,7 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
       else (opts as Record<string, number | boolean>)[k] = v;
     }
     this.#opts = opts;
+    this.#newOutbound = new TokenBucket({ capacity: Math.max(1, opts.maxNewOutboundPerMinute), refillPerSecond: opts.maxNewOutboundPerMinute / 60 }, Date.now());
     const urls: string[] = [];
     for (const u of options.brokers ?? []) {
       const v = parseBrokerUrl(u, 2048);
@@ -171,10 +177,11 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
     return this.status();
   }
 
-  #newLink(url: string, topic?: string): BrokerLink {
+  #newLink(url: string, topic?: string, extra: { persistent?: boolean; untrusted?: boolean } = {}): BrokerLink {
     return new BrokerLink({
       url,
       topic,
+      ...extra,
       logger: this.#log,
       connectTimeoutMs: this.#opts.connectTimeoutMs,
       keepaliveSec: this.#opts.keepaliveSec,
@@ -251,8 +258,13 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
       this.#touch(url);
       return entry.link;
     }
+    if (!this.#newOutbound.take(Date.now())) {
+      throw new SignalingError(`not connecting to ${url}: more than ${this.#opts.maxNewOutboundPerMinute} new broker connections in a minute`);
+    }
     while (this.#outbound.size >= this.#opts.maxOutbound) this.#dropOutbound(this.#outbound.keys().next().value as string);
-    const link = this.#newLink(url);
+    // Listening on the peer's broker too: its answers come back the way our request went.
+    const link = this.#newLink(url, this.topic, { persistent: false, untrusted: !this.#opts.allowPrivateBrokers });
+    link.on("message", (payload) => this.#onMessage(payload, url));
     link.on("closed", () => this.#dropOutbound(url, link));
     this.#outbound.set(url, { link, idle: null });
     this.#touch(url);

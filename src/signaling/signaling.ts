@@ -23,7 +23,7 @@ import {
   isP2PError,
 } from "../errors.ts";
 import { type Logger, silentLogger } from "../logger.ts";
-import { ENVELOPE_DEFAULTS, type EnvelopeOptions, type SignalMessage, newMessageId, open, seal } from "./envelope.ts";
+import { ENVELOPE_DEFAULTS, type EnvelopeOptions, type SignalMessage, newMessageId, open, recordOpened, seal } from "./envelope.ts";
 import { ReplayCache } from "./replay-cache.ts";
 import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
 import { filterBrokerUrls } from "./broker-url.ts";
@@ -104,6 +104,8 @@ export interface SignalingOptions {
   maxConcurrentHandlers?: number;
   /** Requests remembered for duplicate detection at most. @default 10000 */
   maxRemembered?: number;
+  /** Requests remembered from one sender at most (its quota); more are dropped. @default 64 */
+  maxPerSender?: number;
   /** Accept private/loopback brokers from peers (tests, labs). @default false */
   allowPrivateBrokers?: boolean;
 }
@@ -115,6 +117,7 @@ type Tunables = {
   replayCacheSize: number;
   maxConcurrentHandlers: number;
   maxRemembered: number;
+  maxPerSender: number;
   allowPrivateBrokers: boolean;
 };
 
@@ -125,6 +128,7 @@ export const SIGNALING_DEFAULTS: Readonly<Tunables> = Object.freeze({
   replayCacheSize: 20_000,
   maxConcurrentHandlers: 64,
   maxRemembered: 10_000,
+  maxPerSender: 64,
   allowPrivateBrokers: false,
 });
 
@@ -142,6 +146,7 @@ interface Pending {
 }
 
 interface Inbound {
+  from: NodeId;
   replyTo: string[];
   expires: number;
   reply?: ReplyWire;
@@ -174,6 +179,12 @@ export class Signaling {
   readonly #clock: Clock;
   readonly #env: Required<EnvelopeOptions>;
   readonly #replay: ReplayCache;
+  /** Replays of acks and replies to our own requests: bounded by our pending requests, apart from #replay so a flood of requests cannot block our connects. */
+  readonly #answerReplay: ReplayCache;
+  /** Requests remembered per sender (the per-sender quota). */
+  readonly #perSender = new Map<NodeId, number>();
+  /** Messages dated before this were sent before we started: the replay cache cannot know them. */
+  readonly #startedAt: number;
   readonly #limiter: RateLimiter;
   readonly #accept: AcceptHook;
   readonly #opts: Readonly<Tunables>;
@@ -202,6 +213,8 @@ export class Signaling {
     this.#opts = Object.freeze(opts);
     this.#env = { ...ENVELOPE_DEFAULTS, ...options.envelope };
     this.#replay = new ReplayCache({ capacity: opts.replayCacheSize });
+    this.#answerReplay = new ReplayCache({ capacity: opts.replayCacheSize });
+    this.#startedAt = this.#clock.now();
     this.#limiter = new RateLimiter(options.rateLimit, this.#clock.now());
     this.#accept = options.accept ?? (() => true);
     if (options.transport) {
@@ -331,30 +344,43 @@ export class Signaling {
 
   // ------------------------------------------------------------ receiving
 
+  /** Everything a broker delivers is hostile until opened; nothing here may throw into the transport. */
   #receive(bytes: Uint8Array, info: MessageInfo): void {
     if (this.#closed) return;
-    const r = open(this.#identity, bytes, { ...this.#env, now: this.#clock.now(), replay: this.#replay, logger: this.#log });
-    if (!r.ok) {
-      // An authentic copy we already opened: treat like a re-sent request (re-ack, re-send the reply).
-      if (r.reason === "replayed" && r.message && !RESERVED_TYPES.has(r.message.type)) this.#onDuplicate(r.message);
-      return;
+    try {
+      const now = this.#clock.now();
+      const r = open(this.#identity, bytes, { ...this.#env, now, notBefore: this.#startedAt, record: false, replay: this.#replay, logger: this.#log });
+      if (!r.ok) {
+        if (r.reason === "bad-key") this.#log.warn("dropping a signaling message signed with an invalid key (forged)", { broker: info.broker });
+        // An authentic copy we already opened: treat like a re-sent request (re-ack, re-send the reply).
+        else if (r.reason === "replayed" && r.message && !RESERVED_TYPES.has(r.message.type)) this.#onDuplicate(r.message);
+        return;
+      }
+      const msg = r.message;
+      if (msg.type === ACK) return this.#onAck(msg, now);
+      if (msg.type === REPLY) return this.#onReply(msg, now);
+      this.#onRequest(msg, info).catch((err) => this.#log.warn("a signaling request handler failed", { from: msg.from, type: msg.type, error: (err as Error)?.message }));
+    } catch (err) {
+      this.#log.warn("dropping a signaling message that could not be handled", { broker: info.broker, error: (err as Error)?.message });
     }
-    const msg = r.message;
-    if (msg.type === ACK) return this.#onAck(msg);
-    if (msg.type === REPLY) return this.#onReply(msg);
-    void this.#onRequest(msg, info);
   }
 
-  #onAck(msg: SignalMessage): void {
-    const ack = parseAckWire(msg.body);
-    const p = ack && this.#pending.get(ack.re);
-    if (p && p.peer === msg.from) p.acked = true;
+  /** Acks and replies are recorded against replays only when they answer one of our own requests. */
+  #answers(msg: SignalMessage, re: string | undefined, now: number): Pending | undefined {
+    const p = re === undefined ? undefined : this.#pending.get(re);
+    if (!p || p.peer !== msg.from) return undefined;
+    return recordOpened(this.#answerReplay, msg, { now, maxAgeMs: this.#env.maxAgeMs }) === "added" ? p : undefined;
   }
 
-  #onReply(msg: SignalMessage): void {
+  #onAck(msg: SignalMessage, now: number): void {
+    const p = this.#answers(msg, parseAckWire(msg.body)?.re, now);
+    if (p) p.acked = true;
+  }
+
+  #onReply(msg: SignalMessage, now: number): void {
     const reply = parseReplyWire(msg.body);
-    const p = reply && this.#pending.get(reply.re);
-    if (!reply || !p || p.peer !== msg.from) return this.#log.debug("dropping an unmatched reply", { from: msg.from });
+    const p = reply ? this.#answers(msg, reply.re, now) : undefined;
+    if (!reply || !p) return this.#log.debug("dropping an unmatched reply", { from: msg.from });
     p.acked = true;
     if (reply.ok) p.resolve(reply.body);
     else p.reject(errorFromWire(reply.error, msg.from));
@@ -368,28 +394,63 @@ export class Signaling {
     if (state.reply) this.#send(msg.from, state.replyTo, REPLY, state.reply);
   }
 
+  /**
+   * Where acks and replies go: the broker the request came through, and any of
+   * our own brokers the requester also lists. Never a broker only the request
+   * names: that would let any sender make us connect wherever it likes (a
+   * requester listens on the brokers it sends through, so this reaches it).
+   */
+  #replyRoute(replyTo: readonly unknown[], broker: string): string[] {
+    const own = this.transport.brokerUrls;
+    const listed = filterBrokerUrls([...replyTo], { allowPrivate: true, maxCount: 16 }).accepted.filter((u) => own.includes(u));
+    return [...new Set([broker, ...listed])];
+  }
+
   async #onRequest(msg: SignalMessage, info: MessageInfo): Promise<void> {
     const wire = parseRequestWire(msg.body);
     if (!wire) return this.#log.debug("dropping a request without a valid body", { from: msg.from, type: msg.type });
     const key = `${msg.from}:${msg.id}`;
     if (this.#inbound.has(key)) return this.#onDuplicate(msg);
     const now = this.#clock.now();
-    if (this.#inbound.size >= this.#opts.maxRemembered) {
-      for (const [k, s] of this.#inbound) if (s.expires <= now) this.#inbound.delete(k);
+    const overQuota = () => (this.#perSender.get(msg.from) ?? 0) >= this.#opts.maxPerSender;
+    if (this.#inbound.size >= this.#opts.maxRemembered || overQuota()) {
+      for (const [k, s] of this.#inbound) if (s.expires <= now) this.#inboundDelete(k, s);
       if (this.#inbound.size >= this.#opts.maxRemembered) return this.#log.debug("too many requests remembered; dropping", { from: msg.from });
+      if (overQuota()) return this.#log.debug("sender over its request quota; dropping", { from: msg.from });
     }
-    const { accepted: replyTo } = filterBrokerUrls(wire.replyTo, {
-      allowPrivate: this.#opts.allowPrivateBrokers,
-      trusted: this.transport.brokerUrls,
-    });
+    const replyTo = this.#replyRoute(wire.replyTo, info.broker);
+    // accept() first: what it refuses is answered but neither remembered nor recorded against
+    // replays, so a flood from throwaway identities cannot fill either for everyone else.
+    if (!(await this.#accepts(msg, info))) return this.#send(msg.from, replyTo, REPLY, { re: msg.id, ok: false, error: { code: WireError.REFUSED, message: "not accepted" } });
+    if (this.#closed) return;
+    if (this.#inbound.has(key)) return this.#onDuplicate(msg); // a copy arrived while accept() ran
+    const verdict = recordOpened(this.#replay, msg, { now: this.#clock.now(), maxAgeMs: this.#env.maxAgeMs });
+    if (verdict === "duplicate") return;
+    if (verdict === "full") return this.#log.warn("signaling replay cache is full of live entries; refusing new requests until they expire", { from: msg.from });
     // Remembered as long as a copy could still be accepted, plus the longest a requester waits by default.
-    const state: Inbound = { replyTo, expires: now + this.#env.maxAgeMs + this.#env.maxFutureMs + this.#opts.requestTimeoutMs };
+    const state: Inbound = { from: msg.from, replyTo, expires: now + this.#env.maxAgeMs + this.#env.maxFutureMs + this.#opts.requestTimeoutMs };
     this.#inbound.set(key, state);
-    if (replyTo.length === 0) return this.#log.debug("request has no usable reply broker", { from: msg.from });
+    this.#perSender.set(msg.from, (this.#perSender.get(msg.from) ?? 0) + 1);
     this.#send(msg.from, replyTo, ACK, { re: msg.id });
     const reply = await this.#handle(msg, wire.body, info);
     state.reply = reply;
     this.#send(msg.from, replyTo, REPLY, reply);
+  }
+
+  #inboundDelete(key: string, s: Inbound): void {
+    this.#inbound.delete(key);
+    const n = (this.#perSender.get(s.from) ?? 1) - 1;
+    if (n > 0) this.#perSender.set(s.from, n);
+    else this.#perSender.delete(s.from);
+  }
+
+  async #accepts(msg: SignalMessage, info: MessageInfo): Promise<boolean> {
+    try {
+      return (await this.#accept(msg.from, { type: msg.type, id: msg.id, broker: info.broker })) === true;
+    } catch (err) {
+      this.#log.warn("accept hook threw; refusing", { error: (err as Error).message });
+      return false;
+    }
   }
 
   async #handle(msg: SignalMessage, body: unknown, info: MessageInfo): Promise<ReplyWire> {
@@ -398,14 +459,6 @@ export class Signaling {
     if (this.#running >= this.#opts.maxConcurrentHandlers) return fail(WireError.REFUSED, "busy");
     this.#running++;
     try {
-      let ok: boolean;
-      try {
-        ok = (await this.#accept(msg.from, { type: msg.type, id: msg.id, broker: info.broker })) === true;
-      } catch (err) {
-        this.#log.warn("accept hook threw; refusing", { error: (err as Error).message });
-        ok = false;
-      }
-      if (!ok) return fail(WireError.REFUSED, "not accepted");
       const h = this.#handlers.get(msg.type);
       if (!h) return fail(WireError.PROTOCOL, `unknown request type ${msg.type}`);
       if (h.dialsOut && !this.#limiter.take(msg.from, this.#clock.now())) {
@@ -445,15 +498,19 @@ export class Signaling {
   /** Seals and sends one ack/reply; failures are logged (the requester re-sends). Never throws. */
   #send(to: NodeId, brokers: string[], type: string, body: unknown): void {
     if (this.#closed) return;
-    let bytes: Uint8Array;
     try {
-      bytes = this.#sealChecked(to, type, body);
+      let bytes: Uint8Array;
+      try {
+        bytes = this.#sealChecked(to, type, body);
+      } catch (err) {
+        if (type !== REPLY) throw err;
+        // A reply too large to seal goes back as an error reply; if even that fails, the outer catch drops it.
+        bytes = this.#sealChecked(to, type, { re: (body as ReplyWire).re, ok: false, error: errorToWire(err) });
+      }
+      this.transport.send(to, brokers, bytes).catch((err) => this.#log.debug(`could not send ${type}`, { to, error: (err as Error).message }));
     } catch (err) {
-      if (type !== REPLY) return;
-      const re = (body as ReplyWire).re;
-      bytes = this.#sealChecked(to, type, { re, ok: false, error: errorToWire(err) });
+      this.#log.warn(`could not seal a signaling ${type}; dropped`, { to, error: (err as Error)?.message });
     }
-    this.transport.send(to, brokers, bytes).catch((err) => this.#log.debug(`could not send ${type}`, { to, error: (err as Error).message }));
   }
 
   /** Rejects pending requests, stops re-sends, closes the transport if we built it. Idempotent; never throws. */
@@ -463,7 +520,9 @@ export class Signaling {
     this.transport.off("message", this.#onMessage);
     for (const c of this.#closers) c.abort();
     this.#inbound.clear();
+    this.#perSender.clear();
     this.#replay.clear();
+    this.#answerReplay.clear();
     if (this.#ownsTransport) await this.transport.close().catch(() => {});
   }
 

@@ -11,7 +11,10 @@ const CASES: Array<[unknown, BrokerUrlOptions, string]> = [
   ["mqtt://198.51.100.7:1883", {}, "mqtt://198.51.100.7:1883"],
   ["mqtt://8.8.8.8", {}, "mqtt://8.8.8.8:1883"],
   ["mqtt://[2001:4860::8888]:1883", {}, "mqtt://[2001:4860::8888]:1883"],
-  ["ws://[2606:4700::1111]/mqtt?x=1", {}, "ws://[2606:4700::1111]:80/mqtt?x=1"],
+  ["ws://[2606:4700::1111]/mqtt?x=1", {}, "bad-path"], // a peer may not choose our HTTP request: no query
+  ["ws://[2606:4700::1111]/admin", {}, "bad-path"],
+  ["ws://[2606:4700::1111]/mqtt", {}, "ws://[2606:4700::1111]:80/mqtt"],
+  ["ws://[2606:4700::1111]/mqtt?x=1", { trusted: ["ws://[2606:4700::1111]/mqtt?x=1"] }, "ws://[2606:4700::1111]:80/mqtt?x=1"], // our own, as configured
   ["mqtt://broker.example.org.", {}, "mqtt://broker.example.org:1883"],
   // syntax
   [42, {}, "not-a-string"],
