@@ -14,7 +14,7 @@ import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRo
 import { Identity, isNodeId, type NodeId } from "./identity.ts";
 import { InboundWaiters } from "./inbound-waiters.ts";
 import { listInterfaces, publishedInterfaces } from "./interfaces.ts";
-import { isLoopback, isPrivateOrLocal } from "./ip.ts";
+import { classifyIp, isLoopback, isPrivateOrLocal } from "./ip.ts";
 import { mayDialFor } from "./dial-policy.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import type { Message } from "./message.ts";
@@ -126,6 +126,8 @@ export class Node extends EventEmitter<NodeEvents> {
   #signaling?: Signaling;
   readonly #lifetime = new AbortController();
   readonly #expected = new InboundWaiters();
+  /** Peers seen on our LAN (insertion order = least recently seen first; bounded). */
+  readonly #lanPeers = new Set<NodeId>();
   #port = 0;
   #interfaces: AddressInterface[] = [];
   #seq = 0;
@@ -256,12 +258,25 @@ export class Node extends EventEmitter<NodeEvents> {
         const pipe = this.#adopt(res.stream, res.session, res.role, strategy, true, res.remoteAddress, res.remotePort);
         this.emit("pipe", pipe);
       },
-      mayDial: (requester, host) => mayDialFor(this.#address, requester, host, this.#opts.allowPrivate ?? false),
+      mayDial: (requester, host) => this.#mayDialFor(requester, host),
       background: (task) => {
         task.catch(() => {});
         this.#signaling?.hold(task);
       },
     };
+  }
+
+  /** The dial policy for endpoints a peer sent us (src/dial-policy.ts). */
+  #mayDialFor(requester: NodeAddress, host: string): boolean {
+    return mayDialFor({ requester, host, allowPrivate: this.#opts.allowPrivate ?? false, seenOnLan: this.#lanPeers.has(requester.id) });
+  }
+
+  /** Remembers peers whose authenticated pipe came from a private address: proof they share our network. */
+  #noteLanPeer(id: NodeId, remoteAddress: string | undefined): void {
+    if (!remoteAddress || classifyIp(remoteAddress) !== "private") return;
+    this.#lanPeers.delete(id);
+    this.#lanPeers.add(id);
+    if (this.#lanPeers.size > 1024) this.#lanPeers.delete(this.#lanPeers.values().next().value as NodeId);
   }
 
   /** Asks a peer for its current signed address over signaling (addresses change with IPs and mappings). */
@@ -471,6 +486,7 @@ export class Node extends EventEmitter<NodeEvents> {
       logger: this.logger,
     });
     this.#pipes.add(pipe);
+    this.#noteLanPeer(session.remoteId, remoteAddress);
     void pipe.closed.then(() => this.#pipes.delete(pipe));
     return pipe;
   }
@@ -541,7 +557,7 @@ export class Node extends EventEmitter<NodeEvents> {
               signal,
             }),
           expectInbound: (token, o) => this.#expected.expect(remote.id, token, o),
-          mayDial: (host) => mayDialFor(this.#address, remote, host, this.#opts.allowPrivate ?? false),
+          mayDial: (host) => this.#mayDialFor(remote, host),
         };
         // A capped attempt gets its own deadline so the next strategy still has time.
         const left = Math.max(1, timeout - (Date.now() - started));

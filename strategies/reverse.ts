@@ -17,12 +17,20 @@ import { parseReverseConnect, REVERSE_CONNECT } from "../src/signaling/messages.
 import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "../src/strategy.ts";
 import type { NodeAddress } from "../src/address.ts";
 import { reachability } from "../src/ranking.ts";
+import { capCandidates } from "../src/dial-policy.ts";
+import { sleeper } from "../src/signaling/wait.ts";
 import { DirectStrategy, directCandidates } from "./direct.ts";
 
 
 export interface ReverseOptions {
-  /** How long the peer gets to dial us after the request arrives (ms). @default 5000 */
+  /** How long the peer gets to dial us after the request arrives (ms); a failed dial is answered exactly then. @default 5000 */
   dialTimeout: number;
+}
+
+/** The clock and sleep of the responder's constant-time failure (injected by tests). */
+export interface ReverseComponents {
+  clock?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 export const REVERSE_DEFAULTS: Readonly<ReverseOptions> = Object.freeze({ dialTimeout: 5000 });
@@ -33,9 +41,15 @@ export class ReverseStrategy implements Strategy {
   readonly #direct: DirectStrategy;
   readonly responders: Readonly<Record<string, Responder>>;
 
-  constructor(options: Partial<ReverseOptions> = {}, direct = new DirectStrategy()) {
+  readonly #clock: () => number;
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+
+  constructor(options: Partial<ReverseOptions> = {}, direct = new DirectStrategy(), components: ReverseComponents = {}) {
     this.options = { ...REVERSE_DEFAULTS, ...options };
     this.#direct = direct;
+    this.#clock = components.clock ?? Date.now;
+    const nap = sleeper();
+    this.#sleep = components.sleep ?? ((ms, signal) => nap.sleep(ms, signal));
     this.responders = { [REVERSE_CONNECT]: { dialsOut: true, handle: (body, from, ctx, signal) => this.#respond(body, from, ctx, signal) } };
   }
 
@@ -86,18 +100,23 @@ export class ReverseStrategy implements Strategy {
       throw new RefusedError(`reverse-connect: the requester's address is invalid: ${(err as Error).message}`);
     }
     if (requester.id !== from) throw new RefusedError("reverse-connect: the address belongs to another node");
-    const candidates = directCandidates(ctx.local, requester).filter((c) => ctx.mayDial(requester, c.host));
+    // A handful of the requester's own endpoints, one port per IP (docs/security.md §Dialling for a peer).
+    const candidates = capCandidates(directCandidates(ctx.local, requester).filter((c) => ctx.mayDial(requester, c.host)));
     const dialCtx = {
       progress: (event: string, detail?: Record<string, unknown>) => ctx.logger.debug(event, detail),
       secure: (stream: Parameters<ResponderContext["secure"]>[0], _role: unknown, s: AbortSignal) =>
-        ctx.secure(stream, "initiator", from, s, { strategy: "reverse", token: req.token }),
+        ctx.secure(stream, "initiator", from, s, { strategy: "reverse" as const, token: req.token }),
     };
+    const started = this.#clock();
     let result: DialResult;
     try {
+      if (candidates.length === 0) throw new DialError("no endpoint of the requester may be dialled");
       result = await this.#direct.race(candidates, dialCtx, { signal, timeout: this.options.dialTimeout });
     } catch (err) {
       ctx.logger.debug("reverse-connect dial failed", { peer: from, error: (err as Error).message });
-      // Generic on purpose: the answer must not help anyone scan.
+      // Every failure is answered at the same moment, dialTimeout after the request, whatever
+      // happened (refused, filtered, nothing allowed): the reply's timing must not help anyone scan.
+      await this.#sleep(started + this.options.dialTimeout - this.#clock(), signal);
       throw new DialError("could not connect to the requester");
     }
     ctx.adopt(result, "reverse");

@@ -6,6 +6,11 @@ import { Identity } from "../src/identity.ts";
 import type { Pipe } from "../src/pipe.ts";
 import { startBroker } from "../src/signaling/broker.ts";
 import { Signaling } from "../src/signaling/signaling.ts";
+import net from "node:net";
+import { parseAddress, UNKNOWN_NAT, type NodeAddress } from "../src/address.ts";
+import { mayDialFor } from "../src/dial-policy.ts";
+import { silentLogger } from "../src/logger.ts";
+import { ReverseStrategy } from "../strategies/reverse.ts";
 import { loopbackNode } from "./support/nodes.ts";
 
 let broker: Awaited<ReturnType<typeof startBroker>>;
@@ -60,7 +65,7 @@ test("a third party cannot make a node dial an address outside the requester's o
     const own = encodeAddress(attacker, { ...target.address, seq: 1 });
     let accepted = 0;
     target.on("pipe", () => accepted++);
-    await assert.rejects(sig.request(victim.id, [broker.url], "reverse-connect", { address: own, token: "B".repeat(24) }, { timeout: 5000 }), DialError);
+    await assert.rejects(sig.request(victim.id, [broker.url], "reverse-connect", { address: own, token: "B".repeat(24) }, { timeout: 9000 }), DialError);
     assert.equal(accepted, 0);
   } finally {
     await sig.close();
@@ -79,4 +84,73 @@ test("a reverse token answered by the wrong identity does not complete connect()
   const impostor = encodeAddress(Identity.generate(), { ...b.address, seq: 5 });
   // The impostor's address points at b's endpoints and brokers, but b's key answers.
   await assert.rejects(a.connect(impostor, { strategies: ["direct"], timeout: 5000 }), PeerIdentityError);
+});
+
+test("reverse responder: the LAN-scanner request (our public IP claimed, loopback/LAN endpoints listed) dials nothing", async () => {
+  // A trap the attacker would like probed (think 127.0.0.1:6379).
+  let probes = 0;
+  const trap = net.createServer((s) => (probes++, s.destroy()));
+  await new Promise<void>((r) => trap.listen(0, "127.0.0.1", r));
+  const trapPort = (trap.address() as net.AddressInfo).port;
+  const clock = { t: 1_000 };
+  const sleeps: number[] = [];
+  const reverse = new ReverseStrategy({ dialTimeout: 5000 }, undefined, { clock: () => clock.t, sleep: async (ms) => void sleeps.push(ms) });
+  const victimId = Identity.generate();
+  const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
+  const itf = (pub: string[], priv: string[], port: number) => ({ name: "e", isDefault: true, port, v4: { public: pub, private: priv }, v6: [], nat });
+  const local = parseAddress(encodeAddress(victimId, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["203.0.113.5"], ["10.0.0.2"], 4000)], signaling: [], relays: [] }));
+  const attacker = Identity.generate();
+  const claim = encodeAddress(attacker, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["203.0.113.5"], ["127.0.0.1", "10.0.0.5", "169.254.169.254"], trapPort)], signaling: [], relays: [] });
+  const adopted: unknown[] = [];
+  const ctx = {
+    identity: victimId,
+    local,
+    stun: [],
+    logger: silentLogger,
+    secure: () => Promise.reject(new Error("no handshake expected")),
+    adopt: (r: unknown) => void adopted.push(r),
+    mayDial: (requester: NodeAddress, host: string) => mayDialFor({ requester, host, allowPrivate: false, seenOnLan: false }),
+    background: () => {},
+  };
+  try {
+    const handle = reverse.responders["reverse-connect"].handle;
+    await assert.rejects(handle({ address: claim, token: "C".repeat(24) }, attacker.id, ctx as never, new AbortController().signal), DialError);
+    assert.equal(probes, 0, "nothing was dialled");
+    assert.deepEqual(sleeps, [5000], "the failure is answered dialTimeout after the request, like every other failure");
+  } finally {
+    trap.close();
+  }
+});
+
+test("reverse responder: a refused dial is answered at the same moment as a filtered one (constant time)", async () => {
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+  const port = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r())); // nothing listens there now: ECONNREFUSED at once
+  let now = 50_000;
+  const sleeps: number[] = [];
+  const reverse = new ReverseStrategy({ dialTimeout: 5000 }, undefined, {
+    clock: () => now,
+    sleep: async (ms) => void sleeps.push(ms),
+  });
+  const me = Identity.generate();
+  const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
+  const itf = (priv: string[], p: number) => ({ name: "e", isDefault: true, port: p, v4: { public: [], private: priv }, v6: [], nat });
+  const local = parseAddress(encodeAddress(me, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["127.0.0.1"], 4000)], signaling: [], relays: [] }));
+  const peer = Identity.generate();
+  const addr = encodeAddress(peer, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["127.0.0.1"], port)], signaling: [], relays: [] });
+  const ctx = {
+    identity: me,
+    local,
+    stun: [],
+    logger: silentLogger,
+    secure: () => Promise.reject(new Error("no handshake expected")),
+    adopt: () => {},
+    mayDial: () => true, // allowPrivate: the refusal must be reached
+    background: () => {},
+  };
+  const p = reverse.responders["reverse-connect"].handle({ address: addr, token: "D".repeat(24) }, peer.id, ctx as never, new AbortController().signal);
+  now += 7; // the refusal takes 7 ms on this clock
+  await assert.rejects(p, DialError);
+  assert.deepEqual(sleeps, [4993], "answered exactly dialTimeout after the request");
 });
