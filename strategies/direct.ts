@@ -7,7 +7,7 @@
 import net from "node:net";
 import type { NodeAddress } from "../src/address.ts";
 import { AbortError, DialError, PeerIdentityError, TimeoutError } from "../src/errors.ts";
-import { isLoopback, isPrivateOrLocal } from "../src/ip.ts";
+import { classifyIp } from "../src/ip.ts";
 import type { Applicability, DialContext, DialResult, Strategy } from "../src/strategy.ts";
 
 export interface DirectOptions {
@@ -29,17 +29,25 @@ function v4Prefix24(ip: string): string {
   return ip.split(".").slice(0, 3).join(".");
 }
 
+/** Endpoints connect() dials for one address at most, and ports per IP (a mapped port and the listening one). */
+export const MAX_DIRECT_CANDIDATES = 8;
+const MAX_PORTS_PER_IP = 2;
+
 /**
- * The endpoints worth dialing, best first (pure). A peer lists loopback only
- * when it listens on loopback alone, i.e. it is on this host. Private addresses
- * only when we share a public IP or a /24 with the peer; IPv6 when we have
- * IPv6 ourselves.
+ * The endpoints worth dialing, best first (pure). An address is untrusted
+ * input even when the user chose to connect to it, so (docs/security.md):
+ * loopback endpoints only when the peer lists nothing else (a node on this
+ * host listening on loopback alone); private ones only when we share a public
+ * IP or a /24 with the peer; link-local, reserved and multicast never; IPv6
+ * when we have IPv6 ourselves; at most 8 endpoints and 2 ports per IP.
  */
 export function directCandidates(local: NodeAddress, remote: NodeAddress): Candidate[] {
   const localV4 = local.interfaces.flatMap((i) => i.v4.private);
   const localPublic = new Set(local.interfaces.flatMap((i) => i.v4.public));
-  const localHasV6 = local.interfaces.some((i) => i.v6.some((ip) => !isPrivateOrLocal(ip) || ip.toLowerCase().startsWith("fd")));
+  const localHasV6 = local.interfaces.some((i) => i.v6.some((ip) => classifyIp(ip) === "public" || classifyIp(ip) === "private"));
   const sharesPublic = remote.interfaces.some((i) => i.v4.public.some((ip) => localPublic.has(ip)));
+  const listed = remote.interfaces.flatMap((i) => [...i.v4.private, ...i.v4.public, ...i.v6]);
+  const onlyLoopback = listed.length > 0 && listed.every((ip) => classifyIp(ip) === "loopback");
   const out: Candidate[] = [];
   const seen = new Set<string>();
   const add = (c: Candidate) => {
@@ -50,24 +58,32 @@ export function directCandidates(local: NodeAddress, remote: NodeAddress): Candi
     }
   };
   for (const itf of remote.interfaces) {
-    for (const ip of itf.v6) {
-      if (isLoopback(ip)) add({ host: ip, port: itf.port, kind: "loopback" });
-      else if (localHasV6) add({ host: ip, port: itf.port, kind: "ipv6" });
-    }
-    for (const ip of itf.v4.private) {
-      if (isLoopback(ip)) add({ host: ip, port: itf.port, kind: "loopback" });
-      else if (sharesPublic || localV4.some((l) => v4Prefix24(l) === v4Prefix24(ip))) {
-        add({ host: ip, port: itf.port, kind: "lan" });
+    for (const ip of [...itf.v6, ...itf.v4.private, ...itf.v4.public]) {
+      const kind = classifyIp(ip);
+      const v6 = ip.includes(":");
+      if (kind === "loopback") {
+        if (onlyLoopback) add({ host: ip, port: itf.port, kind: "loopback" });
+      } else if (v6) {
+        if (localHasV6 && (kind === "public" || kind === "private")) add({ host: ip, port: itf.port, kind: "ipv6" });
+      } else if (kind === "private") {
+        if (sharesPublic || localV4.some((l) => v4Prefix24(l) === v4Prefix24(ip))) add({ host: ip, port: itf.port, kind: "lan" });
+      } else if (kind === "public") {
+        if (itf.mappedPort) add({ host: ip, port: itf.mappedPort, kind: "public" });
+        add({ host: ip, port: itf.port, kind: "public" });
       }
-    }
-    for (const ip of itf.v4.public) {
-      if (itf.mappedPort) add({ host: ip, port: itf.mappedPort, kind: "public" });
-      add({ host: ip, port: itf.port, kind: "public" });
     }
   }
   // Same machine or same LAN first: they are fastest and work behind any NAT.
   const rank = { loopback: 0, lan: 1, ipv6: 2, public: 3 } as const;
-  return out.sort((a, b) => rank[a.kind] - rank[b.kind]);
+  const perIp = new Map<string, number>();
+  return out
+    .sort((a, b) => rank[a.kind] - rank[b.kind])
+    .filter((c) => {
+      const n = (perIp.get(c.host) ?? 0) + 1;
+      perIp.set(c.host, n);
+      return n <= MAX_PORTS_PER_IP;
+    })
+    .slice(0, MAX_DIRECT_CANDIDATES);
 }
 
 /** Opens a TCP connection, honouring an AbortSignal and a timeout. */
