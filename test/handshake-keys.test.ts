@@ -33,11 +33,26 @@ for (const forgedRole of ["responder", "initiator"] as const) {
       const honest = Identity.generate();
       const [forgerSide, honestSide] = forgedRole === "initiator" ? [a, b] : [b, a];
       const honestRole = forgedRole === "initiator" ? "responder" : "initiator";
-      const forged = handshake(forgerSide, { identity: forger, role: forgedRole, params: {}, timeout: 3000 });
+      const forged = handshake(forgerSide, { identity: forger, role: forgedRole, params: { maxMessageSize: 1 << 20 }, timeout: 3000 });
       forged.catch(() => {});
-      await assert.rejects(handshake(honestSide, { identity: honest, role: honestRole, params: {}, timeout: 3000 }), (err: Error & { code?: string }) => typeof err.code === "string" && err.code.startsWith("P2P_ERR_"));
+      await assert.rejects(handshake(honestSide, { identity: honest, role: honestRole, params: { maxMessageSize: 1 << 20 }, timeout: 3000 }), (err: Error & { code?: string }) => err.code === "P2P_ERR_HANDSHAKE" && /signature/.test(err.message));
     } finally {
       done();
     }
   });
 }
+
+test("handshake: the same exchange between two real identities succeeds (the control)", async () => {
+  const [a, b, done] = await socketPair();
+  try {
+    const [x, y] = [Identity.generate(), Identity.generate()];
+    const [r1, r2] = await Promise.all([
+      handshake(a, { identity: x, role: "initiator", params: { maxMessageSize: 1 << 20 }, timeout: 3000 }),
+      handshake(b, { identity: y, role: "responder", params: { maxMessageSize: 1 << 20 }, timeout: 3000 }),
+    ]);
+    assert.equal(r1.remoteId, y.id);
+    assert.equal(r2.remoteId, x.id);
+  } finally {
+    done();
+  }
+});
