@@ -104,7 +104,7 @@ export interface SignalingOptions {
   maxConcurrentHandlers?: number;
   /** Requests remembered for duplicate detection at most. @default 10000 */
   maxRemembered?: number;
-  /** Requests remembered from one sender at most (its quota); more are dropped. @default 64 */
+  /** Requests remembered from one sender at most (its quota; each is remembered ~70 s, a connect sends ~4); more are dropped. @default 512 */
   maxPerSender?: number;
   /** Accept private/loopback brokers from peers (tests, labs). @default false */
   allowPrivateBrokers?: boolean;
@@ -128,7 +128,7 @@ export const SIGNALING_DEFAULTS: Readonly<Tunables> = Object.freeze({
   replayCacheSize: 20_000,
   maxConcurrentHandlers: 64,
   maxRemembered: 10_000,
-  maxPerSender: 64,
+  maxPerSender: 512,
   allowPrivateBrokers: false,
 });
 
