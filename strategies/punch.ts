@@ -22,8 +22,9 @@ import { DialError, InvalidArgumentError, PunchError, PunchUnsupportedError, Ref
 import { natKindName, punchApplicability } from "../src/punch/applicability.ts";
 import { buildOffer, parseOffer, punchTargets, type PunchOffer } from "../src/punch/candidates.ts";
 import { openPunchPorts, type PunchPorts } from "../src/punch/mappings.ts";
-import { describeReport, runPunch } from "../src/punch/session.ts";
-import { defaultClock } from "../src/punch/simultaneous-open.ts";
+import { describeReport, runPunch, type RunPunchOptions } from "../src/punch/session.ts";
+import { defaultClock, type SimultaneousOpenReport } from "../src/punch/simultaneous-open.ts";
+import { SynBudget } from "../src/punch/syn-budget.ts";
 import { agreeStart, bestClockSample, proposeStart, toLocalClock, type ClockSample } from "../src/punch/timing.ts";
 import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "../src/strategy.ts";
 
@@ -41,11 +42,62 @@ export interface PunchOptions {
   pings: number;
   /** Slack added to the proposed start for jitter and event-loop delays (ms). @default 40 */
   marginMs: number;
-  /** Re-dial pause after a failed SYN (ms). @default 15 */
+  /** Pause before the first re-dial of a refused SYN (ms, ±50 % jitter); each later one waits `retryBackoff` times longer. @default 15 */
   retryDelayMs: number;
+  /** Growth factor of the re-dial pause (1-10). @default 2 */
+  retryBackoff: number;
+  /**
+   * SYN attempts per (punch port, target) pair, the first included (1-16). Re-dials only
+   * answer a refusal (our SYN beat the peer's); dropped SYNs are retransmitted by the kernel. @default 4
+   */
+  maxAttemptsPerTarget: number;
+  /** SYN attempts in one punch, over every pair (1-1024): what one request can make us send. @default 64 */
+  maxSynsPerPunch: number;
+  /** SYNs one destination IP may get at once, over every punch of this node and every requester. @default 64 */
+  synBudgetBurst: number;
+  /** SYNs per second that budget refills with, per destination IP. @default 2 */
+  synBudgetPerSecond: number;
+  /** Destination IPs the budget tracks at most (memory bound). @default 4096 */
+  synBudgetIps: number;
 }
 
-export const PUNCH_DEFAULTS: Readonly<PunchOptions> = Object.freeze({ timeout: 10_000, ports: 1, predict: 6, pings: 3, marginMs: 40, retryDelayMs: 15 });
+export const PUNCH_DEFAULTS: Readonly<PunchOptions> = Object.freeze({
+  timeout: 10_000,
+  ports: 1,
+  predict: 6,
+  pings: 3,
+  marginMs: 40,
+  retryDelayMs: 15,
+  retryBackoff: 2,
+  maxAttemptsPerTarget: 4,
+  maxSynsPerPunch: 64,
+  synBudgetBurst: 64,
+  synBudgetPerSecond: 2,
+  synBudgetIps: 4096,
+});
+
+/** Integer options and their ranges (the rest are any non-negative number). */
+const INTEGER_RANGES: Partial<Record<keyof PunchOptions, [number, number]>> = {
+  ports: [1, 4],
+  predict: [0, 16],
+  pings: [1, 10],
+  maxAttemptsPerTarget: [1, 16],
+  maxSynsPerPunch: [1, 1024],
+  synBudgetBurst: [1, 100_000],
+  synBudgetIps: [1, 1_000_000],
+};
+
+/** What this node's punches sent, over its lifetime (diagnostics, tests). */
+export interface PunchStats {
+  /** Punch windows run (initiator and responder). */
+  punches: number;
+  /** SYN attempts made. */
+  synAttempts: number;
+  /** SYNs not sent: the destination IP's budget was spent. */
+  synsDenied: number;
+  /** Re-dials not made: a pair or the punch reached its cap. */
+  capped: number;
+}
 
 /** Request body of `punch`. */
 interface PunchRequest {
@@ -89,7 +141,9 @@ function parseRequest(v: unknown): PunchRequest {
   if (!token || token.length !== 16) throw new InvalidArgumentError("punch token must be 16 bytes of base64url");
   const windowMs = num(o.windowMs, "windowMs");
   if (windowMs < 100 || windowMs > 30_000) throw new InvalidArgumentError("punch windowMs must be 100-30000");
-  return { address: o.address, token: o.token as string, offer: parseOffer(o.offer), startAt: num(o.startAt, "startAt"), rttMs: Math.max(0, num(o.rttMs, "rttMs")), windowMs };
+  const rttMs = num(o.rttMs, "rttMs");
+  if (rttMs > 30_000) throw new InvalidArgumentError("punch rttMs must be at most 30000");
+  return { address: o.address, token: o.token as string, offer: parseOffer(o.offer), startAt: num(o.startAt, "startAt"), rttMs: Math.max(0, rttMs), windowMs };
 }
 
 function parseReply(v: unknown): PunchReply {
@@ -122,16 +176,45 @@ export class PunchStrategy implements Strategy {
   readonly name = "punch" as const;
   readonly options: PunchOptions;
   readonly responders: Readonly<Record<string, Responder>>;
+  /** One budget for every punch of this node, so many requesters cannot add up against one IP. */
+  readonly #budget: SynBudget;
+  #stats: PunchStats = { punches: 0, synAttempts: 0, synsDenied: 0, capped: 0 };
 
   constructor(options: Partial<PunchOptions> = {}) {
     const o = { ...PUNCH_DEFAULTS, ...options };
     for (const [k, v] of Object.entries(o)) {
       if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new InvalidArgumentError(`punch.${k} must be a non-negative number`);
+      const range = INTEGER_RANGES[k as keyof PunchOptions];
+      if (range && (!Number.isInteger(v) || v < range[0] || v > range[1])) throw new InvalidArgumentError(`punch.${k} must be an integer ${range[0]}-${range[1]}`);
     }
-    if (o.timeout < 500) throw new InvalidArgumentError("punch.timeout must be at least 500 ms");
-    if (o.ports < 1 || o.ports > 4) throw new InvalidArgumentError("punch.ports must be 1-4");
+    if (o.timeout < 500 || o.timeout > 30_000) throw new InvalidArgumentError("punch.timeout must be 500-30000 ms");
+    if (o.retryBackoff < 1 || o.retryBackoff > 10) throw new InvalidArgumentError("punch.retryBackoff must be 1-10");
+    if (o.synBudgetPerSecond <= 0) throw new InvalidArgumentError("punch.synBudgetPerSecond must be positive");
     this.options = Object.freeze(o);
+    this.#budget = new SynBudget({ burst: o.synBudgetBurst, perSecond: o.synBudgetPerSecond, maxIps: o.synBudgetIps });
     this.responders = Object.freeze({ [PUNCH]: { dialsOut: true, handle: (body: unknown, from: string, ctx: ResponderContext, signal: AbortSignal) => this.#respond(body, from, ctx, signal) } });
+  }
+
+  /** SYNs sent and held back so far (a copy). */
+  get stats(): PunchStats {
+    return { ...this.#stats };
+  }
+
+  /** The dial limits every punch of this node runs with, initiator and responder alike. */
+  #limits(): Pick<RunPunchOptions, "retryDelayMs" | "retryBackoff" | "maxAttemptsPerTarget" | "maxAttempts" | "take" | "onReport"> {
+    return {
+      retryDelayMs: this.options.retryDelayMs,
+      retryBackoff: this.options.retryBackoff,
+      maxAttemptsPerTarget: this.options.maxAttemptsPerTarget,
+      maxAttempts: this.options.maxSynsPerPunch,
+      take: (ip) => this.#budget.take(ip, defaultClock()),
+      onReport: (r: SimultaneousOpenReport) => {
+        this.#stats.punches++;
+        this.#stats.synAttempts += r.attempts;
+        this.#stats.synsDenied += r.denied;
+        this.#stats.capped += r.capped;
+      },
+    };
   }
 
   applies(local: NodeAddress, remote: NodeAddress): Applicability {
@@ -182,11 +265,14 @@ export class PunchStrategy implements Strategy {
       const body: PunchRequest = { address: ctx.local.text, token: base64urlEncode(token), offer, startAt: startPeer, rttMs: clockEst.rttMs, windowMs };
       const reply = parseReply(await sig.request(PUNCH, body, { timeout: left(), signal: b.signal }));
       const startAt = toLocalClock(reply.startAt, clockEst);
-      const targets = punchTargets(reply.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)]);
+      // The reply's offer is the peer's word: the same dial policy as for a request applies.
+      const offered = punchTargets(reply.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)]);
+      const targets = offered.filter((t) => ctx.mayDial(t.ip));
+      if (targets.length < offered.length) ctx.logger.debug("punch: skipping endpoints of the reply the peer's address does not allow", { skipped: offered.length - targets.length });
       ctx.progress("punch-start", { targets, localPorts: ports.localPorts, startInMs: round(startAt - clock()) });
       let res;
       try {
-        res = await runPunch({ role: "initiator", token, localPorts: ports.localPorts, targets, startAt, windowEnd: end, retryDelayMs: this.options.retryDelayMs, signal: b.signal });
+        res = await runPunch({ ...this.#limits(), role: "initiator", token, localPorts: ports.localPorts, targets, startAt, windowEnd: end, signal: b.signal });
       } catch (err) {
         if (err instanceof PunchError) {
           throw new PunchError(`punch ${natKindName(ours ?? UNKNOWN)} (here) × ${natKindName(theirs ?? UNKNOWN)} (peer): ${err.message}`);
@@ -243,8 +329,12 @@ export class PunchStrategy implements Strategy {
       if (fit.verdict === "no") throw new PunchUnsupportedError(`punch: ${fit.reason}`);
     }
     const clock = defaultClock;
-    // Bounded: the start is at most a few seconds away and the window is the requester's.
-    const b = bounded(lifetime, Math.min(30_000, Math.max(0, req.startAt - clock()) + req.windowMs + 1000));
+    const timeout = this.options.timeout;
+    // The requester picks the start and the window; both stay within our own punch deadline.
+    if (req.startAt - clock() > timeout) throw new RefusedError(`punch: the proposed start is more than the punch deadline (${timeout} ms) away`);
+    // The requester's window plus its HELLO's way back (rtt), no longer than our deadline.
+    const spanMs = Math.min(timeout, req.windowMs + Math.max(200, req.rttMs));
+    const b = bounded(lifetime, Math.max(0, req.startAt - clock()) + spanMs + 3000);
     let ports: PunchPorts;
     try {
       ports = await openPunchPorts({ stun: ctx.stun, count: this.options.ports, signal: b.signal, timeout: 2000, logger: ctx.logger });
@@ -253,17 +343,18 @@ export class PunchStrategy implements Strategy {
       throw err instanceof PunchError ? err : new PunchError(`punch: ${(err as Error).message}`);
     }
     const offer = buildOffer({ mappings: ports.mappings, nat: ours ?? UNKNOWN, lanIps: lanIps(ctx.local), predict: this.options.predict });
-    const startAt = agreeStart(req.startAt, clock(), req.rttMs, this.options.marginMs);
+    const startAt = agreeStart(req.startAt, clock(), Math.min(req.rttMs, timeout), this.options.marginMs);
     const targets = punchTargets(req.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)]);
     const allowed = targets.filter((t) => ctx.mayDial(requester, t.ip));
     if (allowed.length < targets.length) ctx.logger.debug("punch: skipping endpoints the requester's address does not list", { skipped: targets.length - allowed.length });
     const token = Buffer.from(base64urlDecode(req.token) as Uint8Array);
-    // Punch after the reply is on its way (the requester needs our offer to start).
-    void (async () => {
+    // Punch after the reply is on its way (the requester needs our offer to start). It
+    // counts as a running signaling handler until it settles: the handler limit bounds it too.
+    ctx.background((async () => {
       try {
         // Same NAT: SYNs over a LAN never cross in flight, so also accept on the punch port.
         const listen = allowed.some((t) => t.kind === "lan");
-        const res = await runPunch({ role: "responder", token, localPorts: ports.localPorts, targets: allowed, listen, startAt, windowEnd: startAt + req.windowMs + Math.max(200, req.rttMs), retryDelayMs: this.options.retryDelayMs, signal: b.signal });
+        const res = await runPunch({ ...this.#limits(), role: "responder", token, localPorts: ports.localPorts, targets: allowed, listen, startAt, windowEnd: startAt + spanMs, signal: b.signal });
         await ports.release();
         ctx.logger.debug("punch: connected", { peer: from, target: res.info.target, attempt: res.info.attempt, lateMs: round(res.report.lateMs) });
         try {
@@ -279,7 +370,7 @@ export class PunchStrategy implements Strategy {
         b.done();
         await ports.release();
       }
-    })();
+    })());
     const reply: PunchReply = { offer, startAt };
     return reply;
   }

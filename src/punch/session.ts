@@ -7,16 +7,18 @@
  */
 import type net from "node:net";
 import { AbortError, PunchError } from "../errors.ts";
-import { PreambleKind, encodePreamble, readPreamble } from "./preamble.ts";
+import { PreambleKind, encodePreamble, readPreamble, verifyPreamble } from "./preamble.ts";
 import { simultaneousOpen, type ConnectInfo, type SimultaneousOpenOptions, type SimultaneousOpenReport } from "./simultaneous-open.ts";
 
 export type PunchRole = "initiator" | "responder";
 
 export interface RunPunchOptions extends Omit<SimultaneousOpenOptions, "onConnect" | "signal"> {
   role: PunchRole;
-  /** 16 random bytes chosen by the initiator for this punch. */
+  /** 16 random bytes chosen by the initiator for this punch (never sent: the preamble carries HMAC proofs of it). */
   token: Buffer;
   signal: AbortSignal;
+  /** Gets the engine's report once the window is over, whatever the outcome (SYN counts for stats and traces). */
+  onReport?(report: SimultaneousOpenReport): void;
 }
 
 export interface RunPunchResult {
@@ -45,7 +47,7 @@ export async function runPunch(o: RunPunchOptions): Promise<RunPunchResult> {
     readPreamble(socket, stop.signal).then(
       (p) => {
         const want = o.role === "initiator" ? PreambleKind.HELLO : PreambleKind.NOMINATE;
-        if (winner || p.kind !== want || !p.token.equals(o.token)) {
+        if (winner || !verifyPreamble(p, o.token, want)) {
           if (!winner) refused.push(`${info.target.ip}:${info.target.port} sent a foreign preamble`);
           socket.destroy();
           return;
@@ -60,7 +62,9 @@ export async function runPunch(o: RunPunchOptions): Promise<RunPunchResult> {
 
   let report: SimultaneousOpenReport;
   try {
-    report = await simultaneousOpen({ ...o, signal: stop.signal, onConnect });
+    const { onReport, ...engine } = o;
+    report = await simultaneousOpen({ ...engine, signal: stop.signal, onConnect });
+    onReport?.(report);
   } finally {
     o.signal.removeEventListener("abort", onOuter);
     stop.abort(); // ends preamble reads still waiting
@@ -78,5 +82,6 @@ export async function runPunch(o: RunPunchOptions): Promise<RunPunchResult> {
 export function describeReport(r: SimultaneousOpenReport): string {
   if (r.end === "no-targets") return "no target the peer offered may be dialled";
   const errs = Object.entries(r.errors).map(([k, v]) => `${k}×${v}`).join(", ");
-  return `${r.pairs} pair(s), ${r.attempts} SYN attempt(s), ${r.connected} opened${errs ? `, errors ${errs}` : ""}`;
+  const limits = [r.capped ? `${r.capped} re-dial(s) over the attempt caps` : "", r.denied ? `${r.denied} SYN(s) over a destination's budget` : ""].filter(Boolean).join(", ");
+  return `${r.pairs} pair(s), ${r.attempts} SYN attempt(s), ${r.connected} opened${errs ? `, errors ${errs}` : ""}${limits ? `, ${limits}` : ""}`;
 }

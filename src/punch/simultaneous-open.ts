@@ -1,8 +1,9 @@
 /**
  * The simultaneous-open engine (RFC 5382 §2.2, RFC 6544 §7.2 "S-O"): at
- * `startAt`, connect from every punch port to every target at once and keep
- * each (port, target) pair dialling until the window closes or the caller
- * stops it. Rules, all from how real NATs and Linux behave:
+ * `startAt`, connect from every punch port to every target at once and re-dial
+ * a refused (port, target) pair a few times, until the window closes, the
+ * caller stops it or the caps are reached. Rules, from how real NATs and Linux
+ * behave and from who chooses the targets (the peer):
  *
  * - Fan out across targets: two connects from one local port to the SAME
  *   remote would share a 4-tuple (EADDRNOTAVAIL), to different remotes they
@@ -11,6 +12,13 @@
  *   normal when our SYN beats the peer's against an endpoint-independent-
  *   filtering NAT (the peer's host answers RST because its socket is not there
  *   yet).
+ * - Few SYNs, whatever the window: the endpoints come from a peer, so a punch
+ *   must not become a SYN flood at whoever they name. Each pair gets at most
+ *   `maxAttemptsPerTarget` SYNs with a pause that doubles after every refusal,
+ *   the whole punch at most `maxAttempts`, and `take` (a budget per
+ *   destination IP shared by every punch) is asked before each one. Once no
+ *   attempt is pending or due and nothing has opened, the punch ends at once
+ *   ("exhausted") instead of idling to the window's end.
  * - Never destroy a socket still in SYN_SENT on a timer inside the window: a
  *   late SYN-ACK would draw our RST and kill the peer's half of that tuple. The
  *   kernel's own SYN retransmits (1 s, 3 s, …) handle dropped SYNs.
@@ -30,8 +38,19 @@ export interface SimultaneousOpenOptions {
   startAt: number;
   /** When to give up, in `clock()` time (ms). */
   windowEnd: number;
-  /** Pause before re-dialling a pair whose attempt errored (ms; ±50 % jitter so two sides do not retry in lockstep). @default 15 */
+  /** Pause before the first re-dial of a pair whose attempt errored (ms; ±50 % jitter so two sides do not retry in lockstep). @default 15 */
   retryDelayMs?: number;
+  /** Each further re-dial of a pair waits this many times longer than the one before. @default 2 */
+  retryBackoff?: number;
+  /** SYN attempts per (punch port, target) pair, the first one included. @default 4 */
+  maxAttemptsPerTarget?: number;
+  /** SYN attempts in this punch in all. @default 64 */
+  maxAttempts?: number;
+  /**
+   * Asked before every SYN with its destination IP (a budget shared across
+   * punches); false: that SYN is not sent and its pair stops. @default always true
+   */
+  take?: (host: string) => boolean;
   /** Stops the punch: pending attempts are destroyed. */
   signal: AbortSignal;
   /** A connection opened; the socket now belongs to the caller. */
@@ -67,12 +86,17 @@ export interface SimultaneousOpenReport {
   /** startedAt − startAt: how late our timer fired (ms). */
   lateMs: number;
   pairs: number;
+  /** SYN attempts made (connect() calls). */
   attempts: number;
+  /** SYNs not sent because `take` refused them (the destination's budget was spent). */
+  denied: number;
+  /** Re-dials not made because a pair or the punch reached its cap. */
+  capped: number;
   connected: number;
   /** Socket errors by code (ECONNREFUSED, EADDRNOTAVAIL, …). */
   errors: Record<string, number>;
-  /** Why it ended. */
-  end: "stopped" | "window" | "no-targets";
+  /** Why it ended: stopped by the caller, window closed, every pair out of attempts with nothing opened, nothing to dial. */
+  end: "stopped" | "window" | "exhausted" | "no-targets";
 }
 
 /** The kind of target an accepted (passive) connection is reported as. */
@@ -80,26 +104,34 @@ export const INBOUND = "inbound";
 
 export const defaultClock = (): number => performance.timeOrigin + performance.now();
 
+/** The engine's caps when the caller passes none (PunchStrategy passes its own options). */
+export const ENGINE_DEFAULTS = Object.freeze({ retryDelayMs: 15, retryBackoff: 2, maxAttemptsPerTarget: 4, maxAttempts: 64 });
+
 interface Pair {
   localPort: number;
   target: PunchTarget;
   attempt: number;
   socket?: net.Socket;
   retry?: NodeJS.Timeout;
+  /** Connected (handed to the caller) or out of attempts: never dialled again. */
   done: boolean;
 }
 
-/** Runs one punch window. Resolves (never rejects) when stopped or when the window closes. */
+/** Runs one punch window. Resolves (never rejects) when stopped, when the window closes or when every pair is out of attempts. */
 export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<SimultaneousOpenReport> {
   const clock = o.clock ?? defaultClock;
-  const retryDelay = o.retryDelayMs ?? 15;
+  const retryDelay = o.retryDelayMs ?? ENGINE_DEFAULTS.retryDelayMs;
+  const backoff = o.retryBackoff ?? ENGINE_DEFAULTS.retryBackoff;
+  const perPair = o.maxAttemptsPerTarget ?? ENGINE_DEFAULTS.maxAttemptsPerTarget;
+  const total = o.maxAttempts ?? ENGINE_DEFAULTS.maxAttempts;
   const allow = o.allow ?? (() => true);
+  const take = o.take ?? (() => true);
   const pairs: Pair[] = [];
   for (const t of o.targets) {
     if (!allow(t.ip)) continue;
     for (const localPort of o.localPorts) pairs.push({ localPort, target: t, attempt: 0, done: false });
   }
-  const report: SimultaneousOpenReport = { startedAt: 0, lateMs: 0, pairs: pairs.length, attempts: 0, connected: 0, errors: {}, end: "stopped" };
+  const report: SimultaneousOpenReport = { startedAt: 0, lateMs: 0, pairs: pairs.length, attempts: 0, denied: 0, capped: 0, connected: 0, errors: {}, end: "stopped" };
   if (pairs.length === 0) return Promise.resolve({ ...report, end: "no-targets" });
 
   return new Promise((resolve) => {
@@ -128,9 +160,20 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
       resolve(report);
     };
 
+    // Nothing pending, nothing due, nothing handed out: no SYN will ever leave again.
+    const idle = () => !o.listen && report.connected === 0 && pairs.every((q) => q.done && !q.socket && !q.retry);
+
     const dial = (p: Pair) => {
       p.retry = undefined;
       if (over || p.done) return;
+      if (p.attempt >= perPair || report.attempts >= total || !take(p.target.ip)) {
+        // Out of attempts (a cap) or of budget (the destination's): this pair is over.
+        if (p.attempt >= perPair || report.attempts >= total) report.capped++;
+        else report.denied++;
+        p.done = true;
+        if (idle()) finish("exhausted");
+        return;
+      }
       p.attempt++;
       report.attempts++;
       const s = new net.Socket();
@@ -141,7 +184,13 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
         if (p.socket === s) p.socket = undefined;
         const code = err.code ?? "ERROR";
         report.errors[code] = (report.errors[code] ?? 0) + 1;
-        if (!over && !p.done && !o.listen) p.retry = setTimeout(dial, retryDelay * (0.5 + Math.random()), p);
+        if (over || p.done) return;
+        if (o.listen) p.done = true; // a listening port cannot dial again
+        else if (p.attempt >= perPair || report.attempts >= total) {
+          report.capped++;
+          p.done = true;
+        } else p.retry = setTimeout(dial, retryDelay * backoff ** (p.attempt - 1) * (0.5 + Math.random()), p);
+        if (idle()) finish("exhausted");
       };
       const onConnect = () => {
         s.off("error", onError);
@@ -166,7 +215,8 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
       if (over) return;
       report.startedAt = clock();
       report.lateMs = report.startedAt - o.startAt;
-      for (const p of pairs) dial(p);
+      for (const p of pairs) dial(p); // ends the punch at once when the budget refuses every first SYN
+      if (over) return;
       if (o.listen) for (const port of new Set(o.localPorts)) accept(port);
     };
 

@@ -5,7 +5,7 @@ import type { NatSummary } from "../../src/address.ts";
 import { buildOffer, parseOffer, punchTargets } from "../../src/punch/candidates.ts";
 import { punchApplicability } from "../../src/punch/applicability.ts";
 import { PassThrough } from "node:stream";
-import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble, readPreamble } from "../../src/punch/preamble.ts";
+import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble, preambleProof, readPreamble, verifyPreamble } from "../../src/punch/preamble.ts";
 import { agreeStart, bestClockSample, proposeStart, toLocalClock } from "../../src/punch/timing.ts";
 
 const EIM = "endpoint-independent";
@@ -109,11 +109,36 @@ describe("preamble", () => {
     const token = Buffer.alloc(16, 7);
     const b = encodePreamble({ kind: PreambleKind.NOMINATE, token, startedAt: 1_700_000_000_123.25 });
     assert.equal(b.length, PREAMBLE_LENGTH);
-    assert.deepEqual(decodePreamble(b), { kind: PreambleKind.NOMINATE, token, startedAt: 1_700_000_000_123.25 });
+    const p = decodePreamble(b);
+    assert.deepEqual(p, { kind: PreambleKind.NOMINATE, proof: preambleProof(token, PreambleKind.NOMINATE, 1_700_000_000_123.25), startedAt: 1_700_000_000_123.25 });
+    assert.ok(verifyPreamble(p, token, PreambleKind.NOMINATE));
     assert.throws(() => decodePreamble(Buffer.concat([Buffer.from("HTTP"), b.subarray(4)])), { code: "P2P_ERR_PUNCH" });
     const bad = Buffer.from(b);
     bad[4] = 9;
     assert.throws(() => decodePreamble(bad), { code: "P2P_ERR_PUNCH" });
+  });
+
+  // Issue 9 item 6: the token never goes on the wire; a HELLO seen on the path is no NOMINATE.
+  test("proofs: the token is not sent, HELLO and NOMINATE differ, each verifies only as its own kind with its own token", () => {
+    const token = Buffer.from("00112233445566778899aabbccddeeff", "hex");
+    const hello = encodePreamble({ kind: PreambleKind.HELLO, token, startedAt: 42.5 });
+    const nominate = encodePreamble({ kind: PreambleKind.NOMINATE, token, startedAt: 42.5 });
+    for (const b of [hello, nominate]) {
+      assert.equal(b.indexOf(token), -1, "the token is not in the clear");
+      assert.equal(b.indexOf(token.subarray(0, 8)), -1, "nor half of it");
+    }
+    assert.notDeepEqual(hello.subarray(5, 21), nominate.subarray(5, 21), "distinct proofs per kind");
+    const h = decodePreamble(hello);
+    assert.ok(verifyPreamble(h, token, PreambleKind.HELLO));
+    // The observer's forgery: the HELLO with its kind byte turned into NOMINATE.
+    const forged = Buffer.from(hello);
+    forged[4] = PreambleKind.NOMINATE;
+    assert.equal(verifyPreamble(decodePreamble(forged), token, PreambleKind.NOMINATE), false);
+    assert.equal(verifyPreamble(h, token, PreambleKind.NOMINATE), false);
+    assert.equal(verifyPreamble(h, Buffer.alloc(16, 1), PreambleKind.HELLO), false, "another request's token");
+    const moved = Buffer.from(hello);
+    moved.writeDoubleBE(43.5, 21);
+    assert.equal(verifyPreamble(decodePreamble(moved), token, PreambleKind.HELLO), false, "startedAt is covered");
   });
 
   test("reading one leaves the next bytes and a stream the handshake's 'data' listener starts", async () => {

@@ -1,7 +1,7 @@
-// The punch engine's bookkeeping on loopback: refused SYNs are retried until the window closes,
-// abort frees everything at once. Loopback cannot show a simultaneous open (a SYN reaches the
-// other port synchronously, before its socket exists, and is refused every time): successes are
-// tested through real NATs in test/lab/punch.test.ts.
+// The punch engine's bookkeeping on loopback: refused SYNs are retried up to their caps (the caps
+// themselves: engine-caps.test.ts), abort frees everything at once. Loopback cannot show a
+// simultaneous open (a SYN reaches the other port synchronously, before its socket exists, and
+// is refused every time): successes are tested through real NATs in test/lab/punch.test.ts.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
@@ -21,7 +21,7 @@ async function freePort(): Promise<number> {
 const handles = () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h) => h instanceof net.Socket && !(h as net.Socket).destroyed).length;
 
 describe("punch on loopback", () => {
-  test("nobody answers: the window closes, every socket and timer is freed, the error says why", async () => {
+  test("nobody answers: the punch ends, every socket and timer is freed, the error says why", async () => {
     const port = await freePort();
     const startAt = performance.timeOrigin + performance.now();
     const before = handles();
