@@ -227,13 +227,58 @@ function need(b: Buffer, n: number, what: string): Buffer {
   return b;
 }
 
+/** Field names for error messages. */
+const TOP_NAMES: Record<number, string> = { [T.ID]: "ID", [T.SEQ]: "SEQ", [T.EXPIRES]: "EXPIRES", [T.INTERFACE]: "INTERFACE", [T.SIGNALING]: "SIGNALING", [T.RELAY]: "RELAY", [T.SIGNATURE]: "SIGNATURE" };
+const ITF_NAMES: Record<number, string> = {
+  [I.NAME]: "NAME",
+  [I.FLAGS]: "FLAGS",
+  [I.PORT]: "PORT",
+  [I.V4_PRIVATE]: "V4_PRIVATE",
+  [I.V4_PUBLIC]: "V4_PUBLIC",
+  [I.V6]: "V6",
+  [I.MAPPED_PORT]: "MAPPED_PORT",
+  [I.NAT_TCP]: "NAT_TCP",
+  [I.NAT_UDP]: "NAT_UDP",
+};
+/** The list fields; every other known field may appear once. */
+const TOP_REPEATABLE = new Set<number>([T.INTERFACE, T.SIGNALING, T.RELAY]);
+const ITF_REPEATABLE = new Set<number>([I.V4_PRIVATE, I.V4_PUBLIC, I.V6]);
+
+/**
+ * Known fields must come in ascending type order (the order encodeAddress
+ * writes, docs/address.md), and a non-list field at most once. Otherwise two
+ * parsers could read one signed address differently (first vs last SEQ wins,
+ * an ID after the fields it is meant to vouch for). Unknown fields are left
+ * out of the check: where a future field goes is the future writer's business.
+ */
+class FieldOrder {
+  #last = -1;
+  constructor(
+    readonly names: Record<number, string>,
+    readonly repeatable: Set<number>,
+    readonly where: string,
+  ) {}
+  check(type: number): void {
+    const name = this.names[type];
+    if (name === undefined) return;
+    const label = `${name} (0x${type.toString(16).padStart(2, "0")})`;
+    if (type === this.#last && !this.repeatable.has(type)) throw new AddressError(`address has a repeated ${label} field in ${this.where}; each appears once`);
+    if (type < this.#last) {
+      throw new AddressError(`address field ${label} in ${this.where} comes after ${this.names[this.#last]} (0x${this.#last.toString(16).padStart(2, "0")}): fields must be in ascending type order`);
+    }
+    this.#last = type;
+  }
+}
+
 function unknownField(type: number, where: string): void {
   if (type >= 0x80) throw new AddressError(`address has a critical field 0x${type.toString(16)} in ${where} that this version does not understand; upgrade p2pnode`);
 }
 
 function parseInterface(buf: Buffer): AddressInterface {
   const itf: AddressInterface = { name: "", isDefault: false, port: 0, v4: { private: [], public: [] }, v6: [], nat: { tcp: { ...UNKNOWN_NAT }, udp: { ...UNKNOWN_NAT } } };
+  const order = new FieldOrder(ITF_NAMES, ITF_REPEATABLE, "an interface");
   for (const [type, v] of tlvs(buf, "an interface")) {
+    order.check(type);
     switch (type) {
       case I.NAME:
         itf.name = utf8(v, "interface name", LIMITS.name);
@@ -301,8 +346,10 @@ export function parseAddress(input: string, opts: ParseAddressOptions = {}): Nod
   let signedLength = 0;
   const fields: AddressFields = { seq: 0, expires: 0, interfaces: [], signaling: [], relays: [] };
   let off = 1;
+  const order = new FieldOrder(TOP_NAMES, TOP_REPEATABLE, "the address");
   for (const [type, v] of tlvs(body.subarray(1), "the address")) {
     if (signature) throw new AddressError("address has data after its signature");
+    order.check(type);
     switch (type) {
       case T.ID:
         if (!isValidPublicKey(need(v, 32, "identity key"))) throw new AddressError("address identity key is not a valid Ed25519 public key (corrupted or forged)");
@@ -349,6 +396,19 @@ export function parseAddress(input: string, opts: ParseAddressOptions = {}): Nod
     throw new AddressError(`address expired at ${new Date(expires * 1000).toISOString()}; ask the peer for a fresh one`);
   }
   return { ...fields, id, seq, expires, text: ADDRESS_PREFIX + base32Encode(body) };
+}
+
+/**
+ * Of two addresses of the same node, the one to keep: the higher `seq` (the
+ * node increases it every time it re-signs), on equal seq the later expiry,
+ * and on a full tie `current` (no churn). Pure. A replayed older address
+ * therefore never replaces a newer one. Throws AddressError when the two
+ * belong to different nodes: that is never a replacement.
+ */
+export function newerAddress<A extends Pick<NodeAddress, "id" | "seq" | "expires">>(current: A, candidate: A): A {
+  if (current.id !== candidate.id) throw new AddressError(`cannot compare addresses of two nodes (${current.id} and ${candidate.id})`);
+  if (candidate.seq !== current.seq) return candidate.seq > current.seq ? candidate : current;
+  return candidate.expires > current.expires ? candidate : current;
 }
 
 /** A readable, JSON-friendly view of an address (for `--json` output and logs). */

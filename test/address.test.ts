@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ADDRESS_PREFIX, MAX_ADDRESS_LENGTH, UNKNOWN_NAT, encodeAddress, parseAddress, type AddressFields, type AddressInterface, type NatSummary } from "../src/address.ts";
+import { ADDRESS_PREFIX, MAX_ADDRESS_LENGTH, UNKNOWN_NAT, encodeAddress, newerAddress, parseAddress, type AddressFields, type AddressInterface, type NatSummary } from "../src/address.ts";
 import { base32Decode, base32Encode } from "../src/encoding.ts";
 import { AddressError } from "../src/errors.ts";
 import { Identity } from "../src/identity.ts";
@@ -34,8 +34,16 @@ const natHex = (type: number, mapping: number, filtering: number, delta: number,
   b.writeInt16BE(step, 4);
   return b;
 };
+/**
+ * One interface TLV in the documented field order (ascending types): the defaults, where an
+ * `extra` field of a single-valued type (name, flags, port, mapped port, NAT) replaces the
+ * default one; list fields and unknown types are added. See "out of order" below for the rest.
+ */
 function itfBytes(extra: Buffer[] = [], port = 4000): Buffer {
-  return tlv(0x10, Buffer.concat([tlv(0x01, "eth0"), tlv(0x02, [1]), tlv(0x03, u16(port)), tlv(0x08, natHex(0, 0, 0, 0, 0)), tlv(0x09, natHex(0, 0, 0, 0, 0)), ...extra]));
+  const single = new Set([0x01, 0x02, 0x03, 0x07, 0x08, 0x09]);
+  const given = new Set(extra.map((b) => b[0]));
+  const defaults = [tlv(0x01, "eth0"), tlv(0x02, [1]), tlv(0x03, u16(port)), tlv(0x08, natHex(0, 0, 0, 0, 0)), tlv(0x09, natHex(0, 0, 0, 0, 0))].filter((b) => !(single.has(b[0]) && given.has(b[0])));
+  return tlv(0x10, Buffer.concat([...defaults, ...extra].sort((a, b) => a[0] - b[0])));
 }
 /** Signs `unsigned` (version + fields) the way an address is signed and returns the text. */
 function seal(unsigned: Buffer, id: Identity = me, after: Buffer = Buffer.alloc(0)): string {
@@ -322,5 +330,95 @@ describe("address: parse rejects", () => {
     const a = seal(Buffer.concat([...header(), itfBytes([tlv(0x08, natHex(200, 9, 9, 9, -5))])]));
     const p = parseAddress(a, { now: NOW });
     assert.deepEqual(p.interfaces[0].nat.tcp, { type: "unknown", mapping: "unknown", filtering: "unknown", delta: { kind: "unknown", step: -5 } });
+  });
+});
+
+describe("address: repeated or out-of-order fields (issue 9, item 6)", () => {
+  const [v, id, seq, exp] = header();
+  const nat0 = natHex(0, 0, 0, 0, 0);
+  const itfRaw = (...fields: Buffer[]) => tlv(0x10, Buffer.concat(fields));
+  const name = tlv(0x01, "eth0");
+  const flags = tlv(0x02, [1]);
+  const port = tlv(0x03, u16(4000));
+  const ntcp = tlv(0x08, nat0);
+  const nudp = tlv(0x09, nat0);
+  const itfOk = itfRaw(name, flags, port, ntcp, nudp);
+
+  it("refuses a repeated single-valued field, top level and in an interface (the signature is valid: the order check refuses)", () => {
+    const cases: Array<[string, Buffer[], RegExp]> = [
+      ["ID twice", [v, id, id, seq, exp], /repeated ID \(0x01\) field in the address/],
+      ["SEQ twice", [v, id, seq, tlv(0x02, u64(8n)), exp], /repeated SEQ \(0x02\)/],
+      ["EXPIRES twice", [v, id, seq, exp, tlv(0x03, u32(EXPIRES + 1))], /repeated EXPIRES \(0x03\)/],
+      ["NAME twice", [v, id, seq, exp, itfRaw(name, name, flags, port, ntcp, nudp)], /repeated NAME \(0x01\) field in an interface/],
+      ["FLAGS twice", [v, id, seq, exp, itfRaw(name, flags, flags, port, ntcp, nudp)], /repeated FLAGS/],
+      ["PORT twice", [v, id, seq, exp, itfRaw(name, flags, port, tlv(0x03, u16(22)), ntcp, nudp)], /repeated PORT \(0x03\)/],
+      ["MAPPED_PORT twice", [v, id, seq, exp, itfRaw(name, flags, port, tlv(0x07, u16(1)), tlv(0x07, u16(2)), ntcp, nudp)], /repeated MAPPED_PORT/],
+      ["NAT_TCP twice", [v, id, seq, exp, itfRaw(name, flags, port, ntcp, ntcp, nudp)], /repeated NAT_TCP/],
+      ["NAT_UDP twice", [v, id, seq, exp, itfRaw(name, flags, port, ntcp, nudp, nudp)], /repeated NAT_UDP/],
+    ];
+    for (const [label, parts, re] of cases) throwsAddress(() => parseAddress(seal(Buffer.concat(parts)), { now: NOW }), re, label);
+  });
+
+  it("refuses known fields out of ascending type order, top level and in an interface", () => {
+    const sig = tlv(0x20, "mqtt://b");
+    const relay = tlv(0x21, "turn:r");
+    const v4a = tlv(0x04, [10, 0, 0, 1]);
+    const v4p = tlv(0x05, [192, 0, 2, 1]);
+    const v6 = tlv(0x06, Buffer.alloc(16, 1));
+    const cases: Array<[string, Buffer[], RegExp]> = [
+      ["SEQ before ID", [v, seq, id, exp], /ID \(0x01\) in the address comes after SEQ \(0x02\): fields must be in ascending type order/],
+      ["EXPIRES before SEQ", [v, id, exp, seq], /SEQ \(0x02\) in the address comes after EXPIRES/],
+      ["an interface before EXPIRES", [v, id, seq, itfOk, exp], /EXPIRES \(0x03\) in the address comes after INTERFACE/],
+      ["SIGNALING before INTERFACE", [v, id, seq, exp, sig, itfOk], /INTERFACE \(0x10\) in the address comes after SIGNALING/],
+      ["RELAY before SIGNALING", [v, id, seq, exp, relay, sig], /SIGNALING \(0x20\) in the address comes after RELAY/],
+      ["ID last", [v, seq, exp, id], /ID \(0x01\) in the address comes after EXPIRES/],
+      ["PORT before FLAGS", [v, id, seq, exp, itfRaw(name, port, flags, ntcp, nudp)], /FLAGS \(0x02\) in an interface comes after PORT/],
+      ["NAME last", [v, id, seq, exp, itfRaw(flags, port, ntcp, nudp, name)], /NAME \(0x01\) in an interface comes after NAT_UDP/],
+      ["public v4 before private v4", [v, id, seq, exp, itfRaw(name, flags, port, v4p, v4a, ntcp, nudp)], /V4_PRIVATE \(0x04\) in an interface comes after V4_PUBLIC/],
+      ["v6 before v4", [v, id, seq, exp, itfRaw(name, flags, port, v6, v4a, ntcp, nudp)], /V4_PRIVATE .* comes after V6/],
+      ["NAT_UDP before NAT_TCP", [v, id, seq, exp, itfRaw(name, flags, port, nudp, ntcp)], /NAT_TCP \(0x08\) in an interface comes after NAT_UDP/],
+      ["a v4 address between the NAT fields", [v, id, seq, exp, itfRaw(name, flags, port, ntcp, v4a, nudp)], /V4_PRIVATE .* comes after NAT_TCP/],
+    ];
+    for (const [label, parts, re] of cases) throwsAddress(() => parseAddress(seal(Buffer.concat(parts)), { now: NOW }), re, label);
+  });
+
+  it("still accepts repeated list fields in order, optional fields left out, and unknown non-critical fields anywhere", () => {
+    const v4a = (i: number) => tlv(0x04, [10, 0, 0, i]);
+    const ok = [
+      [v, id, seq, exp],
+      [v, id, seq, exp, itfOk, itfOk, tlv(0x20, "mqtt://a"), tlv(0x20, "mqtt://b"), tlv(0x21, "turn:a"), tlv(0x21, "turn:b")],
+      [v, id, seq, exp, itfRaw(port)],
+      [v, id, seq, exp, itfRaw(name, flags, port, v4a(1), v4a(2), tlv(0x05, [192, 0, 2, 1]), tlv(0x06, Buffer.alloc(16, 1)), tlv(0x07, u16(5)), ntcp, nudp)],
+      [v, tlv(0x7e, "before the id"), id, tlv(0x05, "between"), seq, exp, tlv(0x11, []), itfRaw(tlv(0x60, "first"), name, port, tlv(0x0a, "x")), tlv(0x7f, [])],
+    ];
+    for (const [i, parts] of ok.entries()) assert.equal(parseAddress(seal(Buffer.concat(parts)), { now: NOW }).id, me.id, `case ${i}`);
+    // and every address the encoder writes
+    for (const f of [RICH, fields(), fields({ interfaces: [] })]) assert.equal(parseAddress(encodeAddress(me, f), { now: NOW }).id, me.id);
+  });
+});
+
+describe("newerAddress: the one to keep (issue 9, item 6: 'a newer address wins')", () => {
+  const other = Identity.fromPem("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU\n-----END PRIVATE KEY-----\n");
+  const addr = (seq: number, expires: number, who: Identity = me) => parseAddress(encodeAddress(who, fields({ seq, expires })), { now: NOW });
+  // [current (seq, expires), candidate (seq, expires), which is kept]
+  const rows: Array<[[number, number], [number, number], "current" | "candidate"]> = [
+    [[1, EXPIRES], [2, EXPIRES], "candidate"], // higher seq wins
+    [[2, EXPIRES], [1, EXPIRES], "current"], // an older (replayed) address never replaces a newer one
+    [[2, EXPIRES], [1, EXPIRES + 999], "current"], // ... not even with a later expiry
+    [[5, EXPIRES + 999], [6, EXPIRES], "candidate"], // seq first, expiry only breaks ties
+    [[3, EXPIRES], [3, EXPIRES + 1], "candidate"], // tie on seq: later expiry
+    [[3, EXPIRES + 1], [3, EXPIRES], "current"],
+    [[3, EXPIRES], [3, EXPIRES], "current"], // full tie: keep what we have
+    [[0, EXPIRES], [Number.MAX_SAFE_INTEGER, EXPIRES], "candidate"],
+  ];
+  for (const [[cs, ce], [ns, ne], want] of rows) {
+    it(`current seq ${cs} exp +${ce - EXPIRES}, candidate seq ${ns} exp +${ne - EXPIRES} -> ${want}`, () => {
+      const current = addr(cs, ce);
+      const candidate = addr(ns, ne);
+      assert.equal(newerAddress(current, candidate), want === "current" ? current : candidate);
+    });
+  }
+  it("refuses to compare two nodes' addresses (AddressError)", () => {
+    throwsAddress(() => newerAddress(addr(1, EXPIRES), addr(2, EXPIRES, other)), /two nodes/);
   });
 });

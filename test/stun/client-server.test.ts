@@ -7,6 +7,9 @@ import { decode, encode, Method, type TransportAddress } from "../../src/stun/co
 import { StunServer } from "../../src/stun/server.ts";
 
 const v4 = (address: string, port: number): TransportAddress => ({ family: 4, address, port });
+// RFC 5780 §7.6 PADDING: over UDP the server answers at most the request's size beyond
+// XOR-MAPPED-ADDRESS + OTHER-ADDRESS (docs/stun.md "Exposure"); padded, a request gets every attribute.
+const PADDED = { attributes: [{ type: 0x0026, value: new Uint8Array(64) }] };
 
 describe("client <-> embedded server on loopback (RFC 5780 capable: 127.0.0.1 + 127.0.0.2)", () => {
   let server: StunServer;
@@ -27,13 +30,21 @@ describe("client <-> embedded server on loopback (RFC 5780 capable: 127.0.0.1 + 
     assert.deepEqual(server.addresses.other, v4("127.0.0.2", P2));
   });
 
-  it("UDP Binding: mapped address is our own (no NAT), with RESPONSE-ORIGIN and OTHER-ADDRESS", async () => {
-    const r = await stunBinding(server.addresses.primary, { localAddress: "127.0.0.1" });
+  it("UDP Binding (padded): mapped address is our own (no NAT), with RESPONSE-ORIGIN and OTHER-ADDRESS", async () => {
+    const r = await stunBinding(server.addresses.primary, { localAddress: "127.0.0.1", ...PADDED });
     assert.equal(r.mapped.address, "127.0.0.1");
     assert.equal(r.mapped.port, r.local.port);
     assert.deepEqual(r.responseOrigin, v4("127.0.0.1", P1));
     assert.deepEqual(r.otherAddress, v4("127.0.0.2", P2));
     assert.equal(r.software, "p2pnode");
+  });
+
+  it("UDP Binding (unpadded, as the p2pnode client sends it): the essential part only, mapped address and OTHER-ADDRESS", async () => {
+    const r = await stunBinding(server.addresses.primary, { localAddress: "127.0.0.1" });
+    assert.equal(r.mapped.port, r.local.port);
+    assert.deepEqual(r.otherAddress, v4("127.0.0.2", P2));
+    assert.equal(r.responseOrigin, undefined);
+    assert.ok(r.response.raw.length <= 44);
   });
 
   const changes: Array<[string, boolean, boolean, () => TransportAddress]> = [
@@ -46,7 +57,7 @@ describe("client <-> embedded server on loopback (RFC 5780 capable: 127.0.0.1 + 
     it(`CHANGE-REQUEST ${name}: answered from the right socket`, async () => {
       const c = await StunUdpClient.open({ localAddress: "127.0.0.1" });
       try {
-        const r = await c.binding(server.addresses.primary, { changeIp, changePort });
+        const r = await c.binding(server.addresses.primary, { changeIp, changePort, ...PADDED });
         assert.deepEqual(r.from, want());
         assert.deepEqual(r.responseOrigin, want());
       } finally {
