@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream";
 import { DirectStrategy, type DirectOptions } from "../strategies/direct.ts";
 import { PunchStrategy, type PunchOptions } from "../strategies/punch.ts";
 import { ReverseStrategy, type ReverseOptions } from "../strategies/reverse.ts";
-import { encodeAddress, parseAddress, type AddressInterface, type NodeAddress } from "./address.ts";
+import { encodeAddress, newerAddress, parseAddress, type AddressInterface, type NodeAddress } from "./address.ts";
 import { AbortError, AddressError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, PeerIdentityError, TimeoutError } from "./errors.ts";
 import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRole } from "./handshake.ts";
 import { Identity, isNodeId, type NodeId } from "./identity.ts";
@@ -126,6 +126,8 @@ export class Node extends EventEmitter<NodeEvents> {
   #signaling?: Signaling;
   readonly #lifetime = new AbortController();
   readonly #expected = new InboundWaiters();
+  /** The newest address seen of each peer we connected to (bounded, least recent first). */
+  readonly #peerAddresses = new Map<NodeId, NodeAddress>();
   /** Peers seen on our LAN (insertion order = least recently seen first; bounded). */
   readonly #lanPeers = new Set<NodeId>();
   #port = 0;
@@ -264,6 +266,12 @@ export class Node extends EventEmitter<NodeEvents> {
         this.#signaling?.hold(task);
       },
     };
+  }
+
+  #rememberAddress(a: NodeAddress): void {
+    this.#peerAddresses.delete(a.id);
+    this.#peerAddresses.set(a.id, a);
+    if (this.#peerAddresses.size > 1024) this.#peerAddresses.delete(this.#peerAddresses.keys().next().value as NodeId);
   }
 
   /** The dial policy for endpoints a peer sent us (src/dial-policy.ts). */
@@ -407,8 +415,12 @@ export class Node extends EventEmitter<NodeEvents> {
   /** Signs a fresh address (new seq) and schedules the next refresh before expiry. */
   #resign(): void {
     const ttl = this.#opts.addressTtl;
+    // seq: ms since the epoch, and always above the last one, so an address signed
+    // after a restart is newer than every one before it ("newer seq wins", newerAddress()).
+    const first = this.#seq === 0;
+    this.#seq = Math.max(this.#seq + 1, Date.now());
     const text = encodeAddress(this.identity, {
-      seq: ++this.#seq,
+      seq: this.#seq,
       expires: Math.floor(Date.now() / 1000) + ttl,
       interfaces: this.#interfaces,
       signaling: this.#opts.signaling ?? [],
@@ -418,7 +430,7 @@ export class Node extends EventEmitter<NodeEvents> {
     clearTimeout(this.#refreshTimer);
     this.#refreshTimer = setTimeout(() => this.#resign(), Math.max(1000, ttl * 800)); // at 80% of the lifetime
     this.#refreshTimer.unref();
-    if (this.#seq > 1) this.emit("address", text);
+    if (!first) this.emit("address", text);
   }
 
   #handshakeParams(strategy?: string): HandshakeParams {
@@ -516,10 +528,14 @@ export class Node extends EventEmitter<NodeEvents> {
     if (typeof addr === "string" && isNodeId(addr)) {
       if (!opts.brokers?.length) throw new InvalidArgumentError("connecting by node id needs the peer's brokers (connect(id, { brokers }))");
       opts.onProgress?.("fetch-address", { peer: addr, ms: 0 });
-      remote = await this.fetchAddress(addr, opts.brokers, { timeout, signal: opts.signal });
+      const fetched = await this.fetchAddress(addr, opts.brokers, { timeout, signal: opts.signal });
+      // A reply can be old (delayed, or a stale cache on the peer's side): keep the newest we have seen.
+      const known = this.#peerAddresses.get(addr);
+      remote = known && known.expires * 1000 > Date.now() ? newerAddress(known, fetched) : fetched;
     } else {
       remote = typeof addr === "string" ? parseAddress(addr) : addr;
     }
+    this.#rememberAddress(remote);
     const ctrl = new AbortController();
     const onAbort = () => ctrl.abort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
