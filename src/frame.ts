@@ -13,11 +13,19 @@ export const FRAME_VERSION = 1;
 export const FRAME_HEADER_LENGTH = 12;
 export const RECORD_HEADER_LENGTH = 4;
 export const TAG_LENGTH = 16;
+/**
+ * Most frames one BATCH may carry. A 4 MiB record of empty frames would otherwise be
+ * ~260,000 frames (16 bytes each) handled in one go, before the pipe's queue limits can pause reading.
+ * Senders batch at most this many.
+ */
+export const MAX_BATCH_FRAMES = 256;
+/** PING and PONG carry exactly the sender's clock (u64 ms): a fixed size, so a PONG cannot echo a large PING back. */
+export const PING_PAYLOAD_LENGTH = 8;
 
 export enum FrameType {
   /** An application message. */
   DATA = 1,
-  /** Keepalive; answered with PONG (carries the sender's timestamp for RTT). */
+  /** Keepalive; answered with PONG (payload: the sender's clock, exactly 8 bytes; other sizes are a protocol error). */
   PING = 2,
   PONG = 3,
   /** Graceful close: the sender will send nothing more (like a FIN, but authenticated). */
@@ -70,11 +78,15 @@ export function decodeFrame(plain: Buffer): Frame {
   };
 }
 
-/** The frames inside a BATCH payload (pure); a nested BATCH or a bad length is a FrameError. */
-export function decodeBatch(payload: Buffer): Frame[] {
+/**
+ * The frames inside a BATCH payload (pure); a nested BATCH, a bad length or more
+ * than `maxFrames` frames is a FrameError.
+ */
+export function decodeBatch(payload: Buffer, maxFrames = MAX_BATCH_FRAMES): Frame[] {
   const out: Frame[] = [];
   let off = 0;
   while (off < payload.length) {
+    if (out.length >= maxFrames) throw new FrameError(`batch holds more than ${maxFrames} frames`);
     if (off + 4 > payload.length) throw new FrameError("batch is truncated");
     const len = payload.readUInt32BE(off);
     if (len < FRAME_HEADER_LENGTH || off + 4 + len > payload.length) throw new FrameError(`batch entry has a bad length ${len}`);

@@ -13,7 +13,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { AbortError, FrameError, HandshakeError, PeerIdentityError, RefusedError, TimeoutError, WireError } from "./errors.ts";
+import { AbortError, FrameError, HandshakeError, InvalidArgumentError, PeerIdentityError, RefusedError, TimeoutError, WireError } from "./errors.ts";
 import { FrameType, decodeFrame, encodeFrameHeader, RECORD_HEADER_LENGTH, TAG_LENGTH } from "./frame.ts";
 import { idFromPublicKey, verifySignature, type Identity, type NodeId } from "./identity.ts";
 import { SecureChannel } from "./secure-channel.ts";
@@ -24,6 +24,18 @@ const MAX_HANDSHAKE_MESSAGE = 2048;
 const MAX_PARAMS = 1024;
 const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 const ZERO_NONCE = Buffer.alloc(12);
+/**
+ * Most bytes a responder holds past the handshake messages. A real initiator sends
+ * nothing between FINISH and READY; without a cap a peer could stream megabytes while
+ * an async accept() decides (each chunk re-copied onto the buffer).
+ */
+const MAX_EARLY_BYTES = 64 * 1024;
+/**
+ * See HandshakeOptions.firstMessageTimeout. The direct strategy's attempt timeout: an
+ * initiator whose HELLO is later than this has given up itself, so the deadline never
+ * drops a connection its dialler would still use (even when our own event loop lags).
+ */
+export const FIRST_MESSAGE_TIMEOUT = 5000;
 
 enum Msg {
   HELLO = 1,
@@ -52,6 +64,16 @@ export interface HandshakeOptions {
   /** Responder only: consulted once the initiator is authenticated. */
   accept?: (remoteId: NodeId, params: HandshakeParams) => boolean | Promise<boolean>;
   timeout: number;
+  /**
+   * Responder only: the initiator's first message (HELLO) must arrive within this
+   * many ms, or the handshake fails with TimeoutError. Separate from `timeout`: a
+   * real initiator sends HELLO as soon as it connects, so a connection that sends
+   * nothing holds a pending-handshake slot only briefly. Ignored when not shorter
+   * than `timeout`. @default 5000
+   */
+  firstMessageTimeout?: number;
+  /** Responder only: called once, when the initiator's first message has arrived (admission control). */
+  onFirstMessage?: () => void;
   signal?: AbortSignal;
 }
 
@@ -158,9 +180,13 @@ class Reader {
   #wait?: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void };
   #error?: Error;
   readonly #stream: Duplex;
+  readonly #maxBuffered: number;
+  /** Set when the peer sent more than #maxBuffered bytes ahead of what we read. */
+  overflow?: HandshakeError;
 
-  constructor(stream: Duplex) {
+  constructor(stream: Duplex, maxBuffered = Infinity) {
     this.#stream = stream;
+    this.#maxBuffered = maxBuffered;
     stream.on("data", this.#onData);
     stream.on("end", this.#onEnd);
     stream.on("error", this.#onError);
@@ -168,6 +194,14 @@ class Reader {
   }
 
   #onData = (chunk: Buffer) => {
+    if (this.overflow) return;
+    if (this.#buf.length + chunk.length > this.#maxBuffered + (this.#wait?.n ?? 0)) {
+      // Dropped, not kept: the handshake fails at the next read or before READY.
+      this.overflow = new HandshakeError(`the peer sent more than ${this.#maxBuffered} bytes ahead of the handshake`);
+      this.#buf = Buffer.alloc(0);
+      this.fail(this.overflow);
+      return;
+    }
     this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
     this.#settle();
   };
@@ -237,13 +271,31 @@ function checkHeader(msg: Buffer, type: Msg): void {
  * RefusedError, TimeoutError, AbortError).
  */
 export async function handshake(stream: Duplex, opts: HandshakeOptions): Promise<HandshakeResult> {
-  const reader = new Reader(stream);
+  const first = opts.firstMessageTimeout ?? FIRST_MESSAGE_TIMEOUT;
+  if (typeof first !== "number" || !(first > 0)) throw new InvalidArgumentError(`firstMessageTimeout must be a positive number of ms, got ${String(first)}`);
+  const reader = new Reader(stream, opts.role === "responder" ? MAX_EARLY_BYTES : Infinity);
   const timer = setTimeout(() => reader.fail(new TimeoutError(`handshake did not complete within ${opts.timeout} ms`)), opts.timeout);
+  let firstTimer: NodeJS.Timeout | undefined;
+  let firstCheck: NodeJS.Immediate | undefined;
+  if (opts.role === "responder" && first < opts.timeout) {
+    // Timers run before the poll phase reads sockets: when our own event loop lags, the
+    // HELLO may already be in the socket. Decide after pending I/O was read (setImmediate
+    // runs after poll), so our own lag is not blamed on the peer.
+    firstTimer = setTimeout(() => {
+      firstCheck = setImmediate(() => reader.fail(new TimeoutError(`the initiator's first handshake message did not arrive within ${first} ms`)));
+    }, first);
+  }
+  const onFirstMessage = () => {
+    clearTimeout(firstTimer);
+    clearImmediate(firstCheck);
+    firstTimer = firstCheck = undefined;
+    opts.onFirstMessage?.();
+  };
   const onAbort = () => reader.fail(new AbortError("handshake aborted"));
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     if (opts.signal?.aborted) throw new AbortError("handshake aborted");
-    const result = opts.role === "initiator" ? await runInitiator(stream, reader, opts) : await runResponder(stream, reader, opts);
+    const result = opts.role === "initiator" ? await runInitiator(stream, reader, opts) : await runResponder(stream, reader, opts, onFirstMessage);
     result.leftover = reader.detach();
     return result;
   } catch (err) {
@@ -251,6 +303,8 @@ export async function handshake(stream: Duplex, opts: HandshakeOptions): Promise
     throw err;
   } finally {
     clearTimeout(timer);
+    clearTimeout(firstTimer);
+    clearImmediate(firstCheck);
     opts.signal?.removeEventListener("abort", onAbort);
   }
 }
@@ -305,8 +359,9 @@ async function runInitiator(stream: Duplex, reader: Reader, opts: HandshakeOptio
   return { remoteId: responder.id, remoteParams: responder.params, channel, leftover: Buffer.alloc(0) };
 }
 
-async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptions): Promise<HandshakeResult> {
+async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptions, onFirstMessage: () => void): Promise<HandshakeResult> {
   const msg1 = await reader.readMessage();
+  onFirstMessage();
   if (msg1.length !== 34) throw new HandshakeError("handshake hello has the wrong length (not a p2pnode peer?)");
   checkHeader(msg1, Msg.HELLO);
   const eph = generateKeyPairSync("x25519");
@@ -333,6 +388,7 @@ async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptio
     write(stream, channel.seal([encodeFrameHeader(FrameType.ERROR, 0, 0, 0), Buffer.from([WireError.REFUSED])]));
     throw new RefusedError(`refused inbound pipe from ${initiator.id}`);
   }
+  if (reader.overflow) throw reader.overflow; // it streamed bytes while accept() decided
   write(stream, channel.seal([encodeFrameHeader(FrameType.READY, 0, 0, 0)]));
   return { remoteId: initiator.id, remoteParams: initiator.params, channel, leftover: Buffer.alloc(0) };
 }

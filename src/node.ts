@@ -11,6 +11,7 @@ import { ReverseStrategy, type ReverseOptions } from "../strategies/reverse.ts";
 import { encodeAddress, newerAddress, parseAddress, type AddressInterface, type NodeAddress } from "./address.ts";
 import { AbortError, AddressError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, PeerIdentityError, TimeoutError } from "./errors.ts";
 import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRole } from "./handshake.ts";
+import { HandshakeAdmission } from "./handshake-admission.ts";
 import { Identity, isNodeId, type NodeId } from "./identity.ts";
 import { InboundWaiters } from "./inbound-waiters.ts";
 import { listInterfaces, publishedInterfaces } from "./interfaces.ts";
@@ -53,8 +54,24 @@ export interface NodeOptions {
   connectTimeout?: number;
   /** Lifetime of the signed address (s); it is re-signed before it expires. @default 86400 */
   addressTtl?: number;
-  /** Inbound handshakes allowed at once; more are dropped. @default 1024 */
+  /**
+   * Inbound handshakes in progress at once. When full, a new connection replaces one of
+   * an over-share source or one that has not sent its first handshake message; it is
+   * dropped only when there is none (docs/protocol.md, "Pending handshakes"). @default 1024
+   */
   maxPendingHandshakes?: number;
+  /**
+   * The share of maxPendingHandshakes each source (an IPv4 address or an IPv6 /64) keeps
+   * when they are all taken: a source at its share is then refused, and connections of a
+   * source over it are the first replaced. @default 16
+   */
+  maxPendingHandshakesPerSource?: number;
+  /**
+   * An inbound connection must deliver its first handshake message within this many ms
+   * (a real initiator sends it at once; a dialler gives up after 5 s), well before the
+   * whole handshakeTimeout. @default 5000
+   */
+  handshakeFirstMessageTimeout?: number;
   /** Signaling brokers (mqtt://…). @default [] */
   signaling?: string[];
   /** STUN servers (stun:host:port) for NAT discovery at start. @default [] (no discovery) */
@@ -111,6 +128,8 @@ const DEFAULTS = Object.freeze({
   connectTimeout: 20_000,
   addressTtl: 86_400,
   maxPendingHandshakes: 1024,
+  maxPendingHandshakesPerSource: 16,
+  handshakeFirstMessageTimeout: 5000,
 });
 
 export class Node extends EventEmitter<NodeEvents> {
@@ -121,6 +140,7 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #servers: net.Server[] = [];
   readonly #pipes = new Set<Pipe>();
   readonly #pending = new Set<Duplex>();
+  #admission?: HandshakeAdmission<net.Socket>; // created (and its limits checked) by the first #listenOne
   readonly #handlers: MessageHandler[] = [];
   readonly #strategies: Strategy[];
   #signaling?: Signaling;
@@ -399,6 +419,10 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #listenOne(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
+      // One admission for all of the node's servers, so listening on several hosts does not multiply the limits.
+      this.#admission ??= new HandshakeAdmission({ maxPending: this.#opts.maxPendingHandshakes, maxPerSource: this.#opts.maxPendingHandshakesPerSource });
+      const first = this.#opts.handshakeFirstMessageTimeout;
+      if (typeof first !== "number" || !(first > 0)) throw new InvalidArgumentError(`handshakeFirstMessageTimeout must be a positive number of ms, got ${String(first)}`);
       const server = net.createServer({ allowHalfOpen: true, noDelay: true });
       server.maxConnections = this.#opts.maxPendingHandshakes * 16;
       server.once("error", reject);
@@ -438,22 +462,35 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   #onConnection(socket: net.Socket): void {
-    if (this.#closed) return void socket.destroy();
-    if (this.#pending.size >= this.#opts.maxPendingHandshakes) {
-      this.logger.warn("too many handshakes in progress; dropping a connection", { remote: socket.remoteAddress });
+    const admission = this.#admission;
+    if (this.#closed || !admission) return void socket.destroy();
+    const remoteAddress = socket.remoteAddress;
+    const decision = admission.admit(socket, remoteAddress);
+    if (!decision.admit) {
+      // Once per 1,000 refusals: a flood must not also flood the log.
+      if (admission.refused % 1000 === 1) {
+        this.logger.warn("refusing inbound handshakes (too many pending)", { remote: remoteAddress, reason: decision.reason, refused: admission.refused });
+      }
       return void socket.destroy();
+    }
+    if (decision.shed) {
+      // The oldest connection that never sent a handshake message makes room; its handshake fails and cleans up.
+      this.#pending.delete(decision.shed);
+      decision.shed.destroy();
     }
     socket.on("error", () => {}); // errors surface through the handshake or the pipe
     this.#pending.add(socket);
-    const remoteAddress = socket.remoteAddress;
     handshake(socket, {
       identity: this.identity,
       role: "responder",
       params: this.#handshakeParams(),
       timeout: this.#opts.handshakeTimeout,
+      firstMessageTimeout: this.#opts.handshakeFirstMessageTimeout,
+      onFirstMessage: () => admission.firstMessage(socket),
       accept: this.#opts.accept ? (id, p) => this.#opts.accept!(id, { strategy: p.strategy, remoteAddress }) : undefined,
     }).then(
       (session) => {
+        admission.release(socket);
         this.#pending.delete(socket);
         if (this.#closed) return void socket.destroy();
         const token = session.remoteParams.token;
@@ -469,6 +506,7 @@ export class Node extends EventEmitter<NodeEvents> {
         this.emit("pipe", pipe);
       },
       (err) => {
+        admission.release(socket);
         this.#pending.delete(socket);
         socket.destroy();
         this.logger.debug("inbound handshake failed", { remote: remoteAddress, error: (err as Error).message });

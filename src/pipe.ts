@@ -22,7 +22,19 @@ import {
   TimeoutError,
   WireError,
 } from "./errors.ts";
-import { decodeBatch, decodeFrame, encodeFrameHeader, FRAME_HEADER_LENGTH, FrameFlags, FrameType, RecordDecoder, TAG_LENGTH, type Frame } from "./frame.ts";
+import {
+  decodeBatch,
+  decodeFrame,
+  encodeFrameHeader,
+  FRAME_HEADER_LENGTH,
+  FrameFlags,
+  FrameType,
+  MAX_BATCH_FRAMES,
+  PING_PAYLOAD_LENGTH,
+  RecordDecoder,
+  TAG_LENGTH,
+  type Frame,
+} from "./frame.ts";
 import type { HandshakeResult } from "./handshake.ts";
 import type { NodeId } from "./identity.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -42,7 +54,11 @@ export interface PipeOptions {
   recvTimeout: number;
   /** Messages held unread before the pipe stops reading the socket. @default 1024 */
   queueMessages: number;
-  /** Bytes held unread before the pipe stops reading the socket. @default 16 MiB */
+  /**
+   * Bytes held unread before the pipe stops reading the socket. Also the send-side
+   * budget for frames the peer makes us send (PONG): while more than this waits to be
+   * written, a PING is not answered. @default 16 MiB
+   */
   queueBytes: number;
 }
 
@@ -102,7 +118,7 @@ interface Outgoing {
 
 /** Small frames queued together are sealed as one record up to this size (plaintext bytes). */
 const BATCH_BYTES = 64 * 1024;
-const BATCH_FRAMES = 256;
+const BATCH_FRAMES = MAX_BATCH_FRAMES; // the receiver refuses more (frame.ts)
 
 export interface PipeStats {
   bytesSent: number;
@@ -167,6 +183,12 @@ export class Pipe extends EventEmitter {
   #paused = false;
   #sendSeq = 0;
   #outbox: Outgoing[] = [];
+  /** Frame bytes (header + payload) in #outbox, not yet sealed. */
+  #outboxBytes = 0;
+  /** A PONG is queued or being written: further PINGs are not answered again (one outstanding). */
+  #pongPending = false;
+  /** Our own keepalive is queued or being written: the next tick does not add another. */
+  #pingPending = false;
   #flushScheduled = false;
   #waitingDrain = false;
   #state: "open" | "closing" | "closed" = "open";
@@ -265,6 +287,7 @@ export class Pipe extends EventEmitter {
   #enqueue(type: FrameType, flags: number, payload?: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#outbox.push({ type, flags, payload, resolve, reject });
+      this.#outboxBytes += FRAME_HEADER_LENGTH + (payload?.length ?? 0);
       if (!this.#flushScheduled && !this.#waitingDrain) {
         this.#flushScheduled = true;
         queueMicrotask(this.#flush);
@@ -278,6 +301,7 @@ export class Pipe extends EventEmitter {
     while (this.#outbox.length) {
       if (this.#error || this.#stream.destroyed || !this.#stream.writable) {
         const err = this.#closedError();
+        this.#outboxBytes = 0;
         for (const o of this.#outbox.splice(0)) o.reject(err);
         return;
       }
@@ -287,12 +311,15 @@ export class Pipe extends EventEmitter {
       }
       const batch = [this.#outbox.shift()!];
       let size = FRAME_HEADER_LENGTH + (batch[0].payload?.length ?? 0);
+      let frameBytes = size;
       while (batch.length < BATCH_FRAMES && this.#outbox.length) {
         const next = 4 + FRAME_HEADER_LENGTH + (this.#outbox[0].payload?.length ?? 0);
         if (size + next + (batch.length === 1 ? 4 + FRAME_HEADER_LENGTH : 0) > limit) break;
         size += next + (batch.length === 1 ? 4 + FRAME_HEADER_LENGTH : 0);
+        frameBytes += next - 4;
         batch.push(this.#outbox.shift()!);
       }
+      this.#outboxBytes -= frameBytes;
       this.#writeRecord(batch);
     }
   };
@@ -427,11 +454,19 @@ export class Pipe extends EventEmitter {
         break;
       }
       case FrameType.PING: {
-        if (this.#state !== "closed") this.#enqueue(FrameType.PONG, 0, frame.payload).catch(() => {});
+        if (frame.payload.length !== PING_PAYLOAD_LENGTH) throw new FrameError(`a PING carries ${frame.payload.length} bytes; it must carry ${PING_PAYLOAD_LENGTH}`);
+        // A peer that sends PINGs and never reads must not make us hold its answers:
+        // one PONG at a time, and none while what waits to be written is over budget.
+        if (this.#state === "closed" || this.#pongPending || this.#outboxBytes + this.#stream.writableLength > this.options.queueBytes) break;
+        this.#pongPending = true;
+        const done = () => void (this.#pongPending = false);
+        // A copy: the payload is a view that would keep the whole decrypted record alive.
+        this.#enqueue(FrameType.PONG, 0, Buffer.from(frame.payload)).then(done, done);
         break;
       }
       case FrameType.PONG: {
-        if (frame.payload.length === 8) this.rtt = Math.max(0, Date.now() - Number(frame.payload.readBigUInt64BE(0)));
+        if (frame.payload.length !== PING_PAYLOAD_LENGTH) throw new FrameError(`a PONG carries ${frame.payload.length} bytes; it must carry ${PING_PAYLOAD_LENGTH}`);
+        this.rtt = Math.max(0, Date.now() - Number(frame.payload.readBigUInt64BE(0)));
         break;
       }
       case FrameType.CLOSE:
@@ -507,10 +542,13 @@ export class Pipe extends EventEmitter {
       this.destroy(new PeerTimeoutError(`the peer sent nothing for ${this.options.deadPeerTimeout} ms; assuming it is gone`));
       return;
     }
-    if (this.#state !== "closed" && now - this.#lastSend >= this.options.keepaliveInterval) {
-      const ts = Buffer.allocUnsafe(8);
+    // #lastSend does not move while the socket is backed up: without #pingPending every tick would queue one more.
+    if (this.#state !== "closed" && !this.#pingPending && now - this.#lastSend >= this.options.keepaliveInterval) {
+      const ts = Buffer.allocUnsafe(PING_PAYLOAD_LENGTH);
       ts.writeBigUInt64BE(BigInt(now));
-      this.#enqueue(FrameType.PING, 0, ts).catch(() => {});
+      this.#pingPending = true;
+      const done = () => void (this.#pingPending = false);
+      this.#enqueue(FrameType.PING, 0, ts).then(done, done);
     }
   };
 
@@ -554,6 +592,7 @@ export class Pipe extends EventEmitter {
     clearInterval(this.#timer);
     if (this.#closeTimer) clearTimeout(this.#closeTimer);
     const endErr = this.#closedError();
+    this.#outboxBytes = 0;
     for (const o of this.#outbox.splice(0)) o.reject(endErr);
     this.#queue.end(endErr);
     for (const s of this.#subs) s.queue.end(endErr);

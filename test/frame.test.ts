@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FrameError, MessageTooLargeError } from "../src/errors.ts";
-import { FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, decodeBatch, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
+import { FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES, RecordDecoder, TAG_LENGTH, decodeBatch, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
 
 const MIN = TAG_LENGTH + FRAME_HEADER_LENGTH; // 28: the shortest legal record body
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
@@ -164,6 +164,24 @@ describe("BATCH frames", () => {
     ];
     for (const [label, buf] of cases) assert.throws(() => decodeBatch(buf), FrameError, label);
     for (let n = 1; n < good.length; n++) assert.throws(() => decodeBatch(good.subarray(0, n)), FrameError, `cut at ${n}`);
+  });
+
+  it(`decodeBatch refuses more than MAX_BATCH_FRAMES (${MAX_BATCH_FRAMES}) frames, or more than the cap it is given`, () => {
+    const of = (n: number) => Buffer.concat(Array.from({ length: n }, (_, i) => entry(data(i, ""))));
+    assert.equal(MAX_BATCH_FRAMES, 256);
+    const cases: Array<[number, number | undefined, number | "FrameError"]> = [
+      [1, undefined, 1],
+      [MAX_BATCH_FRAMES, undefined, MAX_BATCH_FRAMES],
+      [MAX_BATCH_FRAMES + 1, undefined, "FrameError"],
+      [20_000, undefined, "FrameError"],
+      [3, 3, 3],
+      [4, 3, "FrameError"],
+    ];
+    for (const [n, cap, want] of cases) {
+      const label = `${n} frames, cap ${cap ?? "default"}`;
+      if (want === "FrameError") assert.throws(() => decodeBatch(of(n), cap), (e: unknown) => e instanceof FrameError && /more than \d+ frames/.test(e.message), label);
+      else assert.equal(decodeBatch(of(n), cap).length, want, label);
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { afterEach, describe, it } from "node:test";
-import { AbortError, HandshakeError, PeerIdentityError, RefusedError, TimeoutError } from "../src/errors.ts";
+import { generateKeyPairSync } from "node:crypto";
+import { AbortError, HandshakeError, InvalidArgumentError, PeerIdentityError, RefusedError, TimeoutError } from "../src/errors.ts";
 import { FrameType, RecordDecoder, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
 import { handshake, type HandshakeOptions, type HandshakeResult } from "../src/handshake.ts";
 import { Identity } from "../src/identity.ts";
@@ -313,5 +314,83 @@ describe("handshake: malformed peers", () => {
     const before = { data: c.listenerCount("data"), end: c.listenerCount("end"), close: c.listenerCount("close"), error: c.listenerCount("error") };
     await settle(handshake(c, initiatorOpts({ timeout: 50 })));
     assert.deepEqual({ data: c.listenerCount("data"), end: c.listenerCount("end"), close: c.listenerCount("close"), error: c.listenerCount("error") }, before);
+  });
+});
+
+describe("handshake: the responder's first-message deadline", () => {
+  const realKey = () => Buffer.from(generateKeyPairSync("x25519").publicKey.export({ format: "der", type: "spki" }).subarray(12));
+  const hello = () => framed(Buffer.concat([Buffer.from([1, 1]), realKey()]));
+
+  it("no HELLO within firstMessageTimeout -> TimeoutError naming it, long before the overall timeout", async () => {
+    const [, s] = await tcpPair();
+    let told = 0;
+    const r = await settle(handshake(s, responderOpts({ timeout: 60_000, firstMessageTimeout: 50, onFirstMessage: () => told++ })));
+    assertErr(r, TimeoutError, /first handshake message did not arrive within 50 ms/);
+    assert.equal(told, 0);
+  });
+
+  it("half a HELLO is not the first message", async () => {
+    const [c, s] = await tcpPair();
+    const r = settle(handshake(s, responderOpts({ timeout: 60_000, firstMessageTimeout: 50 })));
+    c.write(hello().subarray(0, 10));
+    assertErr(await r, TimeoutError, /first handshake message/);
+  });
+
+  it("once HELLO arrived only the overall timeout applies, and onFirstMessage is told once", async () => {
+    const [c, s] = await tcpPair();
+    let told = 0;
+    const r = settle(handshake(s, responderOpts({ timeout: 400, firstMessageTimeout: 200, onFirstMessage: () => told++ })));
+    c.write(hello()); // then never FINISH
+    assertErr(await r, TimeoutError, /did not complete within 400 ms/);
+    assert.equal(told, 1);
+  });
+
+  it("a full handshake with the option set; the initiator ignores it", async () => {
+    const [c, s] = await tcpPair();
+    let told = 0;
+    const [ri, rr] = await Promise.all([
+      handshake(c, initiatorOpts({ firstMessageTimeout: 1 })),
+      handshake(s, responderOpts({ firstMessageTimeout: 1000, onFirstMessage: () => told++ })),
+    ]);
+    assert.equal(ri.remoteId, bob.id);
+    assert.equal(rr.remoteId, alice.id);
+    assert.equal(told, 1);
+  });
+
+  it("an invalid firstMessageTimeout -> InvalidArgumentError, nothing written", async () => {
+    for (const bad of [0, -1, Number.NaN]) {
+      const [c] = await tcpPair();
+      await assert.rejects(handshake(c, responderOpts({ firstMessageTimeout: bad })), InvalidArgumentError, String(bad));
+      assert.equal(c.bytesWritten, 0);
+    }
+  });
+});
+
+describe("handshake: bytes the initiator streams while accept() decides", () => {
+  it("more than 64 KiB ahead of READY -> HandshakeError on the responder, nothing held", async () => {
+    const [c, s] = await tcpPair();
+    const junk = Buffer.alloc(1024 * 1024, 1);
+    const responder = settle(
+      handshake(s, responderOpts({
+        accept: async () => {
+          c.write(junk); // a real initiator sends nothing before READY
+          while (s.bytesRead < junk.length) await new Promise((r) => setTimeout(r, 5));
+          return true;
+        },
+      })),
+    );
+    const initiator = settle(handshake(c, initiatorOpts()));
+    assertErr(await responder, HandshakeError, /more than 65536 bytes ahead of the handshake/);
+    s.destroy(); // as the node does on failure
+    assert.equal((await initiator).ok, false, "no READY was sent");
+  });
+
+  it("a few bytes right after FINISH are still fine (see the leftover test above)", async () => {
+    const [c, s] = await tcpPair();
+    const [, rr] = await Promise.all([
+      handshake(c, initiatorOpts()),
+      handshake(s, responderOpts({ accept: async () => (c.write(Buffer.alloc(1000, 2)), await new Promise((r) => setTimeout(r, 50)), true) })),
+    ]);
+    assert.ok(rr.leftover.length <= 1000);
   });
 });

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { createCipheriv } from "node:crypto";
+import { createCipheriv, hkdfSync } from "node:crypto";
+import net from "node:net";
 import { describe, it } from "node:test";
-import { FrameError, MessageTooLargeError } from "../src/errors.ts";
+import { FrameError, InvalidArgumentError, MessageTooLargeError } from "../src/errors.ts";
 import { FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
-import { SecureChannel } from "../src/secure-channel.ts";
+import { Pipe } from "../src/pipe.ts";
+import { REKEY_BYTES, REKEY_RECORDS, SecureChannel } from "../src/secure-channel.ts";
 
 const K1 = Buffer.alloc(32, 0x11);
 const K2 = Buffer.alloc(32, 0x22);
@@ -109,5 +111,100 @@ describe("SecureChannel", () => {
     const fromB = bodyOf(b4.seal(frame(0, "b")));
     assert.throws(() => b4.open(fromB), FrameError, "reflection");
     assert.equal(decodeFrame(a4.open(fromB)).payload.toString(), "b");
+  });
+});
+
+describe("SecureChannel: key update before the AEAD usage limits", () => {
+  const next = (k: Buffer) => Buffer.from(hkdfSync("sha256", k, Buffer.alloc(0), "p2pnode/1 key update", 32));
+  const gcm = (key: Buffer, counter: number, header: string, plain: string) => {
+    const iv = Buffer.alloc(12);
+    iv.writeUIntBE(counter, 6, 6);
+    const c = createCipheriv("aes-256-gcm", key, iv, { authTagLength: 16 });
+    c.setAAD(Buffer.from(header, "hex"));
+    return Buffer.concat([c.update(Buffer.from(plain)), c.final(), c.getAuthTag()]).toString("hex");
+  };
+
+  it("defaults: 2^24 records or 2^38 bytes per key", () => {
+    assert.equal(REKEY_RECORDS, 2 ** 24);
+    assert.equal(REKEY_BYTES, 2 ** 38);
+  });
+
+  it("vector: after rekeyRecords records the key is HKDF(key, '', 'p2pnode/1 key update') and the counter restarts", () => {
+    const a = new SecureChannel(K1, K2, { rekeyRecords: 2 });
+    const wire = [0, 1, 2, 3, 4].map(() => Buffer.concat(a.seal([Buffer.from("hi")])).subarray(4).toString("hex"));
+    const K1b = next(K1);
+    assert.deepEqual(wire, [gcm(K1, 0, "00000012", "hi"), gcm(K1, 1, "00000012", "hi"), gcm(K1b, 0, "00000012", "hi"), gcm(K1b, 1, "00000012", "hi"), gcm(next(K1b), 0, "00000012", "hi")]);
+    assert.deepEqual(a.epochs, { send: 2, recv: 0 });
+  });
+
+  it("records keep flowing both ways across many key updates (by count and by bytes)", () => {
+    for (const opts of [{ rekeyRecords: 3 }, { rekeyBytes: 100 }, { rekeyRecords: 1 }]) {
+      const a = new SecureChannel(K1, K2, opts);
+      const b = new SecureChannel(K2, K1, opts);
+      for (let i = 0; i < 50; i++) {
+        const payload = "p".repeat(i % 9);
+        assert.equal(decodeFrame(b.open(bodyOf(a.seal(frame(i, payload))))).payload.toString(), payload, `${JSON.stringify(opts)} a->b ${i}`);
+        if (i % 2) assert.equal(decodeFrame(a.open(bodyOf(b.seal(frame(i, "back"))))).payload.toString(), "back");
+      }
+      assert.ok(a.epochs.send >= 5 && b.epochs.recv === a.epochs.send, `${JSON.stringify(opts)}: ${JSON.stringify(a.epochs)}`);
+      assert.equal(a.epochs.recv, b.epochs.send);
+    }
+  });
+
+  it("a record sealed under the old key after the update is rejected", () => {
+    const receiver = new SecureChannel(K2, K1, { rekeyRecords: 3 });
+    const stale = new SecureChannel(K1, K2, { rekeyRecords: 2 ** 48 }); // a sender that never updates
+    for (let i = 0; i < 3; i++) receiver.open(bodyOf(stale.seal(frame(i, "ok"))));
+    assert.throws(() => receiver.open(bodyOf(stale.seal(frame(3, "old key")))), FrameError);
+    // and replaying an old-epoch record, even with the counter it had, fails too
+    const r2 = new SecureChannel(K2, K1, { rekeyRecords: 1 });
+    const s2 = new SecureChannel(K1, K2, { rekeyRecords: 1 });
+    const first = bodyOf(s2.seal(frame(0, "epoch 0")));
+    r2.open(first);
+    assert.throws(() => r2.open(first), FrameError);
+  });
+
+  it("rekey limits are validated (the counter is 48 bits)", () => {
+    for (const bad of [{ rekeyRecords: 0 }, { rekeyRecords: 2 ** 48 + 1 }, { rekeyRecords: 1.5 }, { rekeyBytes: 0 }, { rekeyBytes: Number.NaN }]) {
+      assert.throws(() => new SecureChannel(K1, K2, bad), InvalidArgumentError, JSON.stringify(bad));
+    }
+  });
+
+  it("two pipes over real TCP with a 4-record key lifetime: 400 messages each way, in order, over many updates", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+    const c = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port });
+    await new Promise((r) => c.once("connect", r));
+    const s = await accepted;
+    const opts = { rekeyRecords: 4 };
+    const chA = new SecureChannel(K1, K2, opts);
+    const chB = new SecureChannel(K2, K1, opts);
+    const session = (channel: SecureChannel) => ({ remoteId: "x" as never, remoteParams: { maxMessageSize: 1 << 20 }, channel, leftover: Buffer.alloc(0) });
+    const a = new Pipe({ stream: c, session: session(chA), role: "initiator", strategy: "test", inbound: false });
+    const b = new Pipe({ stream: s, session: session(chB), role: "responder", strategy: "test", inbound: true });
+    try {
+      // One record per message for the first 100 (awaited), then batches of 30 sealed together.
+      for (let i = 0; i < 100; i++) await Promise.all([a.send(`a${i}`), b.send(`b${i}`)]);
+      const sends: Promise<void>[] = [];
+      for (let i = 100; i < 400; i++) {
+        if (i % 30 === 0) await Promise.all(sends);
+        sends.push(a.send(`a${i}`), b.send(`b${i}`));
+      }
+      await Promise.all(sends);
+      for (let i = 0; i < 400; i++) {
+        assert.equal((await b.recv({ timeout: 5000 })).text, `a${i}`);
+        assert.equal((await a.recv({ timeout: 5000 })).text, `b${i}`);
+      }
+      assert.ok(chA.epochs.send >= 25 && chB.epochs.send >= 25, `updates: ${JSON.stringify(chA.epochs)}`);
+      assert.deepEqual(chA.epochs, { send: chB.epochs.recv, recv: chB.epochs.send });
+      await Promise.all([a.close(), b.close()]);
+      assert.equal(a.error, undefined);
+      assert.equal(b.error, undefined);
+    } finally {
+      a.destroy();
+      b.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
