@@ -100,7 +100,7 @@ export interface PunchStats {
 }
 
 /** Request body of `punch`. */
-interface PunchRequest {
+export interface PunchRequest {
   /** The initiator's signed address (the responder dials only endpoints it lists). */
   address: string;
   /** 16 bytes, base64url: binds the punched connection to this request. */
@@ -115,7 +115,7 @@ interface PunchRequest {
 }
 
 /** Reply body of `punch`. */
-interface PunchReply {
+export interface PunchReply {
   offer: PunchOffer;
   /** Agreed start, responder's clock. */
   startAt: number;
@@ -133,7 +133,8 @@ const num = (v: unknown, what: string): number => {
   return v;
 };
 
-function parseRequest(v: unknown): PunchRequest {
+/** Validates a punch request body from the wire; throws InvalidArgumentError. */
+export function parseRequest(v: unknown): PunchRequest {
   const o = v as Record<string, unknown> | null;
   if (typeof o !== "object" || o === null) throw new InvalidArgumentError("punch request must be an object");
   if (typeof o.address !== "string" || o.address.length > 4096) throw new InvalidArgumentError("punch request needs the requester's address");
@@ -146,7 +147,8 @@ function parseRequest(v: unknown): PunchRequest {
   return { address: o.address, token: o.token as string, offer: parseOffer(o.offer), startAt: num(o.startAt, "startAt"), rttMs: Math.max(0, rttMs), windowMs };
 }
 
-function parseReply(v: unknown): PunchReply {
+/** Validates the responder's punch reply; throws PunchError. */
+export function parseReply(v: unknown): PunchReply {
   const o = v as Record<string, unknown> | null;
   if (typeof o !== "object" || o === null) throw new PunchError("the peer's punch reply is not an object");
   try {

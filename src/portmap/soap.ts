@@ -27,10 +27,17 @@ export interface IgdDescription {
 
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
-/** Resolves the five predefined entities and numeric character references. */
+/**
+ * Resolves the five predefined entities and numeric character references. A
+ * reference to no character (past U+10FFFF, which made String.fromCodePoint
+ * throw a RangeError on a router's answer) becomes U+FFFD.
+ */
 export function xmlUnescape(s: string): string {
   return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e: string) => {
-    if (e[0] === "#") return String.fromCodePoint(e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+    if (e[0] === "#") {
+      const cp = e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+      return cp <= 0x10ffff ? String.fromCodePoint(cp) : "\ufffd";
+    }
     return ENTITIES[e.toLowerCase()] ?? "";
   });
 }
@@ -40,16 +47,44 @@ export function xmlEscape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&${({ "&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos" })[c]};`);
 }
 
+/**
+ * The next `<tag …>inner</tag>` at or after `from` (any namespace prefix),
+ * the first closing tag ending it. Linear in the input: the one-regex version
+ * (`<tag(\\s[^>]*)?>([\\s\\S]*?)</tag\\s*>`) rescanned the rest of the
+ * document for every unclosed opening tag, and 240 KB of "<deviceType " (under
+ * the HTTP size cap) held the event loop for seconds.
+ */
+function nextElement(xml: string, tag: string, from: number): { inner: string; end: number } | undefined {
+  const open = new RegExp(`(?:[\\w.-]+:)?${tag}(?=[\\s>])`, "y");
+  const close = new RegExp(`(?:[\\w.-]+:)?${tag}\\s*>`, "y");
+  for (let lt = xml.indexOf("<", from); lt >= 0; lt = xml.indexOf("<", lt + 1)) {
+    open.lastIndex = lt + 1;
+    if (!open.test(xml)) continue;
+    // Attributes run to the next '>'; with none left, no later opening tag can end either.
+    const gt = xml.indexOf(">", open.lastIndex);
+    if (gt < 0) return undefined;
+    const start = gt + 1;
+    for (let c = xml.indexOf("</", start); c >= 0; c = xml.indexOf("</", c + 2)) {
+      close.lastIndex = c + 2;
+      if (close.test(xml)) return { inner: xml.slice(start, c), end: close.lastIndex };
+    }
+    // No closing tag after this one: none after any later opening tag either.
+    return undefined;
+  }
+  return undefined;
+}
+
 /** Text of the first element named `tag` (any namespace prefix), unescaped and trimmed; undefined if absent. */
 export function xmlText(xml: string, tag: string): string | undefined {
-  const m = new RegExp(`<(?:[\\w.-]+:)?${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</(?:[\\w.-]+:)?${tag}\\s*>`).exec(xml);
-  return m ? xmlUnescape(m[1]).trim() : undefined;
+  const m = nextElement(xml, tag, 0);
+  return m ? xmlUnescape(m.inner).trim() : undefined;
 }
 
 /** Every `<tag>…</tag>` block's inner text (raw). */
 function blocks(xml: string, tag: string): string[] {
-  const re = new RegExp(`<(?:[\\w.-]+:)?${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</(?:[\\w.-]+:)?${tag}\\s*>`, "g");
-  return [...xml.matchAll(re)].map((m) => m[1]);
+  const out: string[] = [];
+  for (let m = nextElement(xml, tag, 0); m; m = nextElement(xml, tag, m.end)) out.push(m.inner);
+  return out;
 }
 
 /**

@@ -96,6 +96,8 @@ export function parseBrokerUrl(input: unknown, maxLength: number = BROKER_URL_DE
     return { ok: false, reason: "bad-path" };
   }
   const url = normalize(u, hk, port);
+  // The normal form (explicit port) is what is stored, compared and checked again: it must pass the same limit.
+  if (url.length > maxLength) return { ok: false, reason: "too-long" };
   const isPrivate =
     hk.kind === "name"
       ? hk.host === "localhost" || !hk.host.includes(".") || LOCAL_SUFFIXES.some((s) => hk.host.endsWith(s))
@@ -135,7 +137,8 @@ export function filterBrokerUrls(
   const rejected: Array<{ url: string; reason: BrokerUrlReason }> = [];
   const items = Array.isArray(list) ? list : [list];
   for (const item of items) {
-    const shown = String(item).slice(0, 80);
+    // Not String(item): an object from JSON with "toString": null makes that throw a TypeError (found by fuzz/targets/messages.ts).
+    const shown = typeof item === "string" ? item.slice(0, 80) : `<${item === null ? "null" : Array.isArray(item) ? "array" : typeof item}>`;
     if (accepted.length >= maxCount) {
       rejected.push({ url: shown, reason: "too-many" });
       continue;
