@@ -391,24 +391,26 @@ export class StunServer {
 
   /**
    * Decides whether a source may have one more outbound connect (docs/stun.md
-   * "Exposure"): at most one in flight per source, `maxDialBacks` in all, and
-   * the per-source rate. A new dial-back replaces the source's dial-back in
-   * flight instead of being refused: its client asks for the next one only
-   * after it stopped waiting for the first (a filtered connect would otherwise
-   * hold the slot for the whole dial-back timeout). A dial-port is awaited by
-   * its client, so it is never replaced and never replaces.
+   * "Exposure"): at most one dial-back and one dial-port in flight per source
+   * (a node runs NAT discovery and port-mapping verification at once),
+   * `maxDialBacks` in all, and the per-source rate. A new dial-back replaces
+   * the source's dial-back in flight instead of being refused: its client asks
+   * for the next one only after it stopped waiting for the first (a filtered
+   * connect would otherwise hold the slot for the whole dial-back timeout). A
+   * dial-port is awaited by its client, so it is never replaced.
    */
   #admitDial(source: string, kind: Dial["kind"], changeIp: boolean): Dial | undefined {
     if (this.#closing || !this.#opts.tcp) return undefined;
     if (changeIp && this.#ips.length < 2) return undefined;
-    const prev = this.#inflight.get(source);
-    const replace = prev !== undefined && kind === "dial-back" && prev.kind === "dial-back";
+    const slotKey = `${kind} ${source}`;
+    const prev = this.#inflight.get(slotKey);
+    const replace = prev !== undefined && kind === "dial-back";
     const refuse = (why: string) => {
       this.stats.dialsRefused++;
       this.#log.debug(`${kind} refused`, { source, why });
       return undefined;
     };
-    if (prev && !replace) return refuse("one already in flight for this source");
+    if (prev && !replace) return refuse(`one ${kind} already in flight for this source`);
     if (this.#active - (replace ? 1 : 0) >= this.#opts.maxDialBacks) return refuse("maxDialBacks reached");
     if (!this.#dialLimit.take(source, this.#now())) return refuse("per-source rate limit");
     if (prev) {
@@ -426,10 +428,10 @@ export class StunServer {
         if (released) return;
         released = true;
         this.#active--;
-        if (this.#inflight.get(source) === job) this.#inflight.delete(source);
+        if (this.#inflight.get(slotKey) === job) this.#inflight.delete(slotKey);
       },
     };
-    this.#inflight.set(source, job);
+    this.#inflight.set(slotKey, job);
     return job;
   }
 
