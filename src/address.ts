@@ -271,7 +271,7 @@ class FieldOrder {
 }
 
 function unknownField(type: number, where: string): void {
-  if (type >= 0x80) throw new AddressError(`address has a critical field 0x${type.toString(16)} in ${where} that this version does not understand; upgrade p2pnode`);
+  if (type >= 0x80) throw new AddressError(`address has a critical field 0x${type.toString(16)} in ${where} that this version does not understand: the address is corrupted (copy it whole) or from a newer p2pnode (then upgrade)`);
 }
 
 function parseInterface(buf: Buffer): AddressInterface {
@@ -338,7 +338,7 @@ export function parseAddress(input: string, opts: ParseAddressOptions = {}): Nod
   if (!raw) throw new AddressError("address contains characters outside its alphabet (a-z, 2-7) or was cut off");
   const body = Buffer.from(raw);
   if (body.length < 1) throw new AddressError("address is empty");
-  if (body[0] !== ADDRESS_VERSION) throw new AddressError(`address version ${body[0]} is not supported (this p2pnode reads version ${ADDRESS_VERSION})`);
+  if (body[0] !== ADDRESS_VERSION) throw new AddressError(`address version ${body[0]} is not supported (this p2pnode reads version ${ADDRESS_VERSION}): the address is corrupted (copy it whole) or from a newer p2pnode (then upgrade)`);
   let id: NodeId | undefined;
   let seq: number | undefined;
   let expires: number | undefined;

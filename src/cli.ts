@@ -5,11 +5,12 @@ import { register as registerListen } from "./cli/listen.ts";
 import { register as registerNat } from "./cli/nat.ts";
 import { register as registerSignal } from "./cli/signal.ts";
 import { register as registerStun } from "./cli/stun.ts";
-import { CliExit } from "./cli/output.ts";
+import { CliExit, EXIT, helpAfter } from "./cli/output.ts";
+import { isP2PError } from "./errors.ts";
 
 const program = new Command()
   .name("p2pnode")
-  .description("Connect two peers anywhere: direct, reverse, TCP hole punching, TURN — over an authenticated, encrypted pipe.")
+  .description("Connect two peers behind NATs — direct, reverse connect, TCP hole punching — over an authenticated, encrypted pipe.")
   .version("0.1.0")
   .showHelpAfterError()
   .exitOverride();
@@ -19,6 +20,10 @@ registerConnect(program);
 registerNat(program);
 registerStun(program);
 registerSignal(program);
+helpAfter(program, ["p2pnode listen --echo", "p2pnode connect p2pn1… --send hi", "p2pnode connect --help"]);
+// `stun` is registered by src/cli/stun.ts; its examples are added here.
+const stun = program.commands.find((c) => c.name() === "stun");
+if (stun) helpAfter(stun, ["p2pnode stun --port 3478 --alt-host 127.0.0.2 --alt-port 3479", "p2pnode nat --stun stun:127.0.0.1:3478"]);
 
 try {
   await program.parseAsync(process.argv);
@@ -26,9 +31,12 @@ try {
   if (err instanceof CliExit) {
     // already printed
   } else if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode;
+    // Help and --version exit 0; unknown options, missing arguments: usage errors.
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
-    process.stderr.write(`error: ${(err as Error).message}\n`);
-    process.exitCode = 1;
+    // Thrown while reading the command line (option parsers): a usage error.
+    const usage = isP2PError(err) && err.code === "P2P_ERR_INVALID_ARGUMENT";
+    process.stderr.write(`error: ${(err as Error).message}${usage ? "" : ` [${isP2PError(err) ? err.code : "P2P_ERR_UNKNOWN"}]`}\n`);
+    process.exitCode = usage ? EXIT.usage : EXIT.error;
   }
 }

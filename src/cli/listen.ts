@@ -1,8 +1,12 @@
 import type { Command } from "commander";
-import { describeAddress } from "../address.ts";
 import type { Message } from "../message.ts";
-import { startNode, type NodeOptions } from "../node.ts";
-import { collect, createOutput, intArg, outputFlags, untilSignal, type Output } from "./output.ts";
+import type { NodeOptions } from "../node.ts";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { InvalidArgumentError } from "../errors.ts";
+import type { Logger, LogLevel } from "../logger.ts";
+import type { NatReport } from "../nat/types.ts";
+import { parseBrokerUrl } from "../signaling/broker-url.ts";
+import { collect, createOutput, guardStdio, helpAfter, hostPort, intArg, outputFlags, stunArg, untilSignal, type Output } from "./output.ts";
 
 export interface CommonNodeFlags {
   port?: number;
@@ -21,21 +25,59 @@ export function nodeFlags(cmd: Command): Command {
     .option("-p, --port <port>", "TCP port to listen on (0 = any free port)", intArg("--port"), 0)
     .option("--host <ip>", "listen only on this address (repeatable; default: every interface)", collect)
     .option("--identity <file>", "load the identity key from this PEM file (created, mode 0600, if missing)")
-    .option("--stun <uri>", "STUN server, stun:host:port (repeatable)", collect)
-    .option("--signal <url>", "signaling broker, mqtt://host:port (repeatable)", collect)
+    .option("--stun <uri>", "STUN server, stun:host:port (repeatable)", stunArg)
+    .option("--signal <url>", "signaling broker, mqtt://host:port (repeatable)", signalArg)
     .option("--no-portmap", "do not ask the gateway for a port mapping");
 }
 
-export function nodeOptions(f: CommonNodeFlags): NodeOptions {
+/** --signal URL: checked when the command line is read. */
+export function signalArg(value: string, previous: string[] = []): string[] {
+  const v = parseBrokerUrl(value.trim());
+  if (!v.ok) throw new InvalidArgumentError(`--signal ${JSON.stringify(value)} is not a broker URL (${v.reason}); expected mqtt://host:port, mqtts://, ws:// or wss://`);
+  return collect(value.trim(), previous);
+}
+
+export function nodeOptions(f: CommonNodeFlags, logger?: Logger): NodeOptions {
   return {
+    logger,
     port: f.port,
     host: f.host,
     identityFile: f.identity,
     stun: f.stun,
     signaling: f.signal,
     portMapping: f.portmap !== false, // on by default for people; never on a loopback-only node
-    logLevel: f.log as NodeOptions["logLevel"],
+    logLevel: logger ? undefined : (f.log as NodeOptions["logLevel"]),
   };
+}
+
+/** Longest text message shown whole on the terminal; longer ones are cut (the data is in --json / --out). */
+export const SHOW_MAX_CHARS = 2000;
+
+/** A message for the terminal: short text whole, long text cut with a note, binary as its size. */
+export function showMessage(msg: Message): string {
+  if (!msg.isText) return `<${msg.data.length} bytes of binary data; full data with --json or --out FILE>`;
+  const t = msg.text;
+  if (t.length <= SHOW_MAX_CHARS && !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(t)) return t;
+  const cut = t.slice(0, 200).replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "\ufffd");
+  return `${cut}… [${msg.data.length} bytes in all, shown cut; full data with --json or --out FILE]`;
+}
+
+/** One line about a NAT report: kinds, and why a kind is unknown. */
+export function natLine(nat: NatReport): string {
+  const one = (t: NatReport["udp"]) => {
+    if (!t) return "not tested";
+    const down = t.unreachable?.length ? ` (STUN server unreachable: ${t.unreachable.join(", ")})` : "";
+    return `${t.natType}${down}`;
+  };
+  return `NAT: TCP ${one(nat.tcp)}, UDP ${one(nat.udp)} (discovery took ${nat.durationMs} ms)`;
+}
+
+/** Says on the terminal what a node without --host does by default: listen everywhere, map a port. */
+export function announceDefaults(out: Output, f: CommonNodeFlags): void {
+  if (!f.host?.length) out.info(`listening on every interface (all IPv4 and IPv6 addresses); --host IP to listen on one`);
+  if (f.portmap !== false && !f.host?.every((h) => /^(127\.|::1$|localhost$)/.test(h))) {
+    out.info(`asking the gateway to forward the port (UPnP / NAT-PMP / PCP); --no-portmap to skip`);
+  }
 }
 
 /** A message as JSON fields: text as is, binary as base64. */
@@ -44,25 +86,41 @@ export function messageFields(msg: Message): Record<string, unknown> {
 }
 
 export function register(program: Command): void {
-  nodeFlags(program.command("listen"))
-    .description("run a node, print its address, and show what peers send")
+  helpAfter(nodeFlags(program.command("listen")), [
+    "p2pnode listen --echo                                   # print the address; echo what peers send",
+    "p2pnode listen --host 127.0.0.1 --no-portmap            # this machine only, no gateway mapping",
+    "p2pnode listen --stun stun:HOST:3478 --signal mqtt://HOST:1883 --out received.bin",
+  ])
+    .description("run a node, print its address, and show what peers send (without --host: every interface, and a port mapping is asked of the gateway)")
     .option("--echo", "send every message back to its sender")
-    .action(async (flags: CommonNodeFlags & { echo?: boolean }) => {
+    .option("--out <file>", "append the data of every message, unaltered, to this file")
+    .action(async (flags: CommonNodeFlags & { echo?: boolean; out?: string }) => {
+      guardStdio();
+      // Loaded here, not at the top: `p2pnode --help` stays fast.
+      const [{ startNode }, { describeAddress }, { humanError, watchBrokers }] = await Promise.all([import("../node.ts"), import("../address.ts"), import("./watch.ts")]);
       const out: Output = createOutput(!!flags.json);
+      const watch = flags.signal?.length ? watchBrokers(out, flags.log as LogLevel | undefined) : undefined;
+      let sink: WriteStream | undefined;
+      if (flags.out) {
+        sink = createWriteStream(flags.out, { flags: "a" });
+        sink.on("error", (err) => out.warn(`cannot write to ${flags.out}: ${err.message}; messages are no longer saved`));
+      }
+      announceDefaults(out, flags);
       let node;
       try {
-        node = await startNode(nodeOptions(flags));
+        node = await startNode(nodeOptions(flags, watch?.logger));
       } catch (err) {
         out.fail(err);
       }
       node.onMessage(async (msg, pipe) => {
         out.event("message", { from: pipe.remoteId, ...messageFields(msg) });
-        out.info(`message from ${pipe.remoteId.slice(0, 12)}…: ${msg.isText ? msg.text : `<${msg.data.length} bytes>`}`);
+        sink?.write(msg.data);
+        out.info(`message from ${pipe.remoteId.slice(0, 12)}…: ${showMessage(msg)}`);
         if (flags.echo) await pipe.send(msg.isText ? msg.text : msg.data);
       });
       node.on("pipe", (pipe) => {
         out.event("pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy, remoteAddress: pipe.remoteAddress });
-        out.info(`peer ${pipe.remoteId.slice(0, 12)}… connected (${pipe.strategy}) from ${pipe.remoteAddress}`);
+        out.info(`peer ${pipe.remoteId.slice(0, 12)}… connected (${pipe.strategy}) from ${pipe.remoteAddress ? hostPort(pipe.remoteAddress, pipe.remotePort ?? "?") : "?"}`);
         void pipe.closed.then((err) => {
           out.event("pipe-closed", { remoteId: pipe.remoteId, error: err?.message });
           out.info(`peer ${pipe.remoteId.slice(0, 12)}… disconnected${err ? `: ${err.message}` : ""}`);
@@ -74,13 +132,20 @@ export function register(program: Command): void {
       out.event("ready", { id: node.id, addr: node.addr, port: node.port, address: describeAddress(node.address), nat: node.nat ?? null, portMapping: node.portMapping ?? null });
       out.info(`p2pnode listening on port ${node.port} as ${node.id}`);
       if (node.portMapping) out.info(`port mapping: ${node.portMapping.externalIp}:${node.portMapping.externalPort} by ${node.portMapping.method}${node.portMapping.verified ? " (verified from outside)" : " (not verified)"}`);
-      if (node.nat) out.info(`NAT: TCP ${node.nat.tcp?.natType ?? "unknown"}, UDP ${node.nat.udp?.natType ?? "unknown"} (discovery took ${node.nat.durationMs} ms)`);
+      else if (flags.portmap !== false && !flags.host?.every((h) => /^(127\.|::1$|localhost$)/.test(h))) out.info(`no port mapping: no gateway offered one`);
+      if (node.nat) {
+        out.info(natLine(node.nat));
+        for (const t of [node.nat.tcp, node.nat.udp]) {
+          if (t?.unreachable?.length) out.warn(`STUN server ${t.unreachable.join(", ")} refused ${t.transport.toUpperCase()} (${humanError("ECONNREFUSED")}): the network is open but the server is down or on another port; ${t.transport.toUpperCase()} NAT kind unknown`);
+        }
+      } else if (flags.stun?.length) out.warn(`NAT discovery gave no report; the address says NAT kind unknown`);
       node.on("nat", (report) => out.event("nat", { report }));
       out.info(`share this address with your peer:`);
       out.data(node.addr);
       const sig = await untilSignal();
-      out.info(`${sig}: closing`);
+      out.info(`${sig === "EPIPE" ? "stdout closed" : sig}: closing`);
       await node.close();
+      sink?.end();
       out.event("closed");
     });
 }

@@ -1,10 +1,9 @@
 /** `p2pnode nat`: NAT discovery against the STUN servers you name. */
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../errors.ts";
-import { createLogger, type LogLevel } from "../logger.ts";
-import { discoverNat } from "../nat/discovery.ts";
+import type { LogLevel } from "../logger.ts";
 import type { Transport } from "../nat/types.ts";
-import { collect, createOutput, intArg, outputFlags } from "./output.ts";
+import { collect, createOutput, guardStdio, helpAfter, intArg, outputFlags, stunArg } from "./output.ts";
 
 export { formatNatReport } from "../nat/format.ts";
 import { formatNatReport } from "../nat/format.ts";
@@ -19,16 +18,22 @@ interface NatFlags {
 }
 
 export function register(program: Command): void {
-  outputFlags(program.command("nat"), "print the report as one JSON line")
+  helpAfter(outputFlags(program.command("nat"), "print the report as one JSON line"), [
+    "p2pnode nat --stun stun:HOST:3478",
+    "p2pnode nat --stun stun:127.0.0.1:3478 --transport udp --json",
+  ])
     .description("discover NAT type, mapping/filtering behaviour and public address (RFC 5780) over UDP and TCP")
-    .option("--stun <uri>", "STUN server as stun:host[:port] (repeatable; no public server is built in)", collect)
+    .option("--stun <uri>", "STUN server as stun:host[:port] (repeatable; no public server is built in)", stunArg)
     .option("--timeout <ms>", "upper bound for the whole discovery", intArg("--timeout"), 2000)
     .option("--local <ip>", "local IP to bind (decides IPv4 or IPv6)")
     .option("--transport <udp|tcp>", "only this transport (repeatable)", collect)
     .action(async (flags: NatFlags) => {
+      guardStdio();
       const out = createOutput(!!flags.json);
       if (!flags.stun?.length) out.fail(new InvalidArgumentError("give at least one --stun stun:host[:port]; p2pnode has no built-in public servers"));
       // Ctrl-C stops discovery early (AbortError) instead of killing mid-report.
+      // Loaded here, not at the top: `p2pnode --help` stays fast.
+      const [{ discoverNat }, { createLogger }] = await Promise.all([import("../nat/discovery.ts"), import("../logger.ts")]);
       const ac = new AbortController();
       const onSignal = () => ac.abort();
       process.once("SIGINT", onSignal);

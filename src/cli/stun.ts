@@ -1,8 +1,7 @@
 /** `p2pnode stun`: runs the embedded STUN server (RFC 5780 capable with --alt-host/--alt-port) until SIGINT/SIGTERM. */
 import type { Command } from "commander";
-import { createLogger, type LogLevel } from "../logger.ts";
+import type { LogLevel } from "../logger.ts";
 import { formatAddress } from "../stun/ip.ts";
-import { StunServer } from "../stun/server.ts";
 import { createOutput, intArg, untilSignal, outputFlags } from "./output.ts";
 
 interface StunFlags {
@@ -29,6 +28,8 @@ export function register(program: Command): void {
     .option("--no-tcp", "do not serve TCP")
     .action(async (flags: StunFlags) => {
       const out = createOutput(!!flags.json);
+      // Loaded here, not at the top: `p2pnode --help` stays fast.
+      const [{ StunServer }, { createLogger }] = await Promise.all([import("../stun/server.ts"), import("../logger.ts")]);
       const server = await StunServer.listen({
         host: flags.host,
         port: flags.port,

@@ -108,6 +108,11 @@ export function classifyDelta(mappedPorts: readonly number[], localPort?: number
 export interface NatNameInput {
   /** Did any server answer at all? */
   anyResponse: boolean;
+  /**
+   * Did a server refuse (TCP RST, ICMP port unreachable), over this transport or
+   * another? Then packets reach it: the network is not blocked, the server is down.
+   */
+  serverRefused?: boolean;
   behindNat: boolean | undefined;
   mapping: MappingBehavior;
   endpointDependent?: boolean;
@@ -117,7 +122,7 @@ export interface NatNameInput {
 
 /** The familiar name for a set of behaviours. */
 export function natTypeName(i: NatNameInput): NatTypeName {
-  if (!i.anyResponse) return "blocked";
+  if (!i.anyResponse) return i.serverRefused ? "unknown" : "blocked";
   if (i.behindNat === false) {
     if (i.filtering === "endpoint-independent") return "open";
     if (i.filtering === "unknown") return "unknown";

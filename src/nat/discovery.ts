@@ -71,13 +71,16 @@ export async function discoverNat(options: DiscoverNatOptions): Promise<NatRepor
     const [udp, tcp] = await Promise.all([want("udp") ? run("udp", probeUdp) : undefined, want("tcp") ? run("tcp", probeTcp) : undefined]);
     if (o.signal?.aborted) throw new AbortError("NAT discovery aborted", { cause: o.signal.reason });
     const localIps = localAddresses();
+    // A refusal over either transport shows the server's host is reachable: it is down, not blocked.
+    const configured = new Set(resolved.map((r) => r.uri));
+    const refused = new Set([...(udp?.refused ?? []), ...(tcp?.refused ?? [])].filter((s) => configured.has(s)));
     const report: NatReport = {
       startedAt,
       durationMs: 0,
       family,
       servers: parsed.map((p) => p.uri),
-      udp: udp && buildTransportReport(udp, resolved.length, localIps, t0),
-      tcp: tcp && buildTransportReport(tcp, resolved.length, localIps, t0),
+      udp: udp && buildTransportReport(udp, resolved.length, localIps, t0, refused),
+      tcp: tcp && buildTransportReport(tcp, resolved.length, localIps, t0, refused),
       warnings,
     };
     if (ctl.signal.aborted) warnings.push(`discovery stopped at its ${o.timeout} ms budget; results are partial`);
@@ -126,8 +129,13 @@ function agree(r: ProbeResult, serverCount: number, warnings: string[]): Transpo
   return undefined;
 }
 
-function buildTransportReport(r: ProbeResult, serverCount: number, localIps: string[], t0: number): TransportReport {
+function buildTransportReport(r: ProbeResult, serverCount: number, localIps: string[], t0: number, refused: ReadonlySet<string> = new Set()): TransportReport {
   const warnings = [...r.warnings];
+  const answered = new Set(r.firstHits.map((h) => h.server));
+  const unreachable = [...refused].filter((s) => !answered.has(s));
+  if (r.firstHits.length === 0 && unreachable.length) {
+    warnings.push(`STUN server unreachable (${unreachable.join(", ")} refused${(r.refused ?? []).some((s) => unreachable.includes(s)) ? "" : " over the other transport"}): the network path is open, the server is down or not on this port; ${r.transport.toUpperCase()} NAT kind unknown`);
+  }
   const publicAddress = agree(r, serverCount, warnings);
   const first = r.series[0]?.mapped ?? r.firstHits[0]?.mapped;
   const behindNat = r.local && first ? isBehindNat(r.local, first, localIps) : undefined;
@@ -136,7 +144,7 @@ function buildTransportReport(r: ProbeResult, serverCount: number, localIps: str
   // Unordered samples can still show "all the same", not a sequence.
   if (!r.ordered && delta.kind === "sequential") delta = { kind: "unknown" };
   const filtering = classifyFiltering(r.filtering);
-  const natType = natTypeName({ anyResponse: r.firstHits.length > 0, behindNat, mapping, endpointDependent, filtering, delta });
+  const natType = natTypeName({ anyResponse: r.firstHits.length > 0, serverRefused: unreachable.length > 0, behindNat, mapping, endpointDependent, filtering, delta });
   const last = r.series.at(-1)?.mapped.port ?? first?.port;
   return {
     transport: r.transport,
@@ -153,5 +161,6 @@ function buildTransportReport(r: ProbeResult, serverCount: number, localIps: str
     timings: r.timings,
     warnings,
     durationMs: Math.round(performance.now() - t0),
+    ...(unreachable.length ? { unreachable } : {}),
   };
 }

@@ -31,7 +31,7 @@ function delta(d: PortDelta): string {
 
 function transport(t: TransportReport): string[] {
   const L = t.transport.toUpperCase();
-  const lines = [`${L}: ${NAMES[t.natType]}`];
+  const lines = [`${L}: ${NAMES[t.natType]}${t.unreachable?.length ? ` (STUN server unreachable: ${t.unreachable.join(", ")} refused; the network is not blocked)` : ""}`];
   lines.push(`  public address: ${t.publicAddress ? formatAddress(t.publicAddress) : "not confirmed"}${t.localAddress ? ` (local ${formatAddress(t.localAddress)})` : ""}`);
   lines.push(`  mapping: ${t.mapping}; filtering: ${t.filtering}`);
   lines.push(`  port: ${delta(t.delta)}${t.predictedPorts.length > 1 ? `; next likely ${t.predictedPorts.join(", ")}` : ""}`);

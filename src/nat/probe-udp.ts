@@ -1,8 +1,11 @@
+import dgram from "node:dgram";
 import { StunUdpClient, type BindingResult } from "../stun/client.ts";
+import { encode, Method, newTransactionId } from "../stun/codec.ts";
 import { formatAddress, sameAddress } from "../stun/ip.ts";
 import type { FilteringObservation } from "./classify.ts";
 import type { ProbeContext, ProbeResult } from "./probe.ts";
-import { errText, firstIndex, graceMs, settleWithin, step } from "./probe.ts";
+import { errText, firstIndex, graceMs, isRefused, noteRefused, settleWithin, step } from "./probe.ts";
+import type { TransportAddress } from "./types.ts";
 
 /**
  * UDP half of discovery, RFC 5780 §4.3/§4.4:
@@ -23,7 +26,15 @@ export async function probeUdp(ctx: ProbeContext): Promise<ProbeResult> {
     const lingering = new AbortController();
     const sig = AbortSignal.any([ctx.signal, lingering.signal]);
     const firstP = ctx.servers.map((s) =>
-      step(res, "udp test I", s.uri, () => main.binding(s.addr, { signal: sig, timeout: perServer(1500) }), (r) => `mapped ${formatAddress(r.mapped)}`),
+      step(res, "udp test I", s.uri, () => main.binding(s.addr, { signal: sig, timeout: perServer(1500) }), (r) => `mapped ${formatAddress(r.mapped)}`).then(async (r) => {
+        // No answer: blocked, or nothing listens there? Only a connected socket hears the ICMP port unreachable.
+        if (!r && !sig.aborted && (await udpRefused(s.addr, { family: ctx.family, localAddress: ctx.localAddress, signal: sig, ms: Math.min(500, ctx.remaining()) }))) {
+          noteRefused(res, s.uri);
+          const t = res.timings.find((x) => x.step === "udp test I" && x.server === s.uri);
+          if (t) t.detail = "no answer; ICMP port unreachable: server unreachable (down, or not on this port)";
+        }
+        return r;
+      }),
     );
     // Go on as soon as an RFC 5780 server answered; the rest of test I runs alongside.
     const i5780 = await firstIndex(firstP, (r) => !!r.otherAddress && r.otherAddress.family === ctx.family);
@@ -95,4 +106,48 @@ async function answered(res: ProbeResult, name: string, server: string, fn: () =
     if (!timeout) res.warnings.push(`${name}: ${errText(e)}`);
     return timeout ? false : undefined;
   }
+}
+
+/**
+ * Sends Binding requests to `server` from a CONNECTED socket (the only kind
+ * the kernel tells about an ICMP port unreachable) and resolves true when it
+ * reports one (ECONNREFUSED); false on an answer, on silence for `ms`, or on abort.
+ */
+export function udpRefused(server: TransportAddress, opts: { family: 4 | 6; localAddress?: string; signal: AbortSignal; ms: number }): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (opts.signal.aborted) return resolve(false);
+    const sock = dgram.createSocket(opts.family === 6 ? "udp6" : "udp4");
+    const timers: NodeJS.Timeout[] = [];
+    let done = false;
+    const finish = (refused: boolean) => {
+      if (done) return;
+      done = true;
+      for (const t of timers) clearTimeout(t);
+      opts.signal.removeEventListener("abort", onAbort);
+      try {
+        sock.close();
+      } catch {
+        // already closed
+      }
+      resolve(refused);
+    };
+    const onAbort = () => finish(false);
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    sock.on("error", (err) => finish(isRefused(err)));
+    sock.on("message", () => finish(false));
+    const req = encode({ method: Method.BINDING, class: "request", transactionId: newTransactionId(), attributes: [] });
+    timers.push(setTimeout(() => finish(false), Math.max(1, opts.ms)));
+    try {
+      sock.bind({ address: opts.localAddress ?? (opts.family === 6 ? "::" : "0.0.0.0"), port: 0 }, () => {
+        if (done) return;
+        sock.connect(server.port, server.address, (err?: Error) => {
+          if (err || done) return finish(false);
+          // ICMP errors are rate-limited: a few tries.
+          for (const at of [0, 100, 300]) timers.push(setTimeout(() => !done && sock.send(req, (e) => e && finish(isRefused(e))), at));
+        });
+      });
+    } catch {
+      finish(false);
+    }
+  });
 }

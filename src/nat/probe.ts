@@ -33,6 +33,25 @@ export interface ProbeResult {
   filtering: FilteringObservation;
   timings: StepTiming[];
   warnings: string[];
+  /**
+   * Servers (URIs, or addresses for later steps) that refused: a TCP RST or an
+   * ICMP port unreachable. The path to them is open; nothing listens there.
+   */
+  refused?: string[];
+}
+
+/** A TCP RST or ICMP port unreachable (ECONNREFUSED), anywhere in the cause chain. */
+export function isRefused(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, n = 0; e && n < 5; e = e.cause as typeof e, n++) {
+    if (e.code === "ECONNREFUSED") return true;
+  }
+  return false;
+}
+
+/** Notes that `server` refused (once). */
+export function noteRefused(res: ProbeResult, server: string): void {
+  res.refused ??= [];
+  if (!res.refused.includes(server)) res.refused.push(server);
 }
 
 export function errText(e: Error): string {
@@ -52,7 +71,9 @@ export async function step<T>(res: ProbeResult, name: string, server: string, fn
     return r;
   } catch (err) {
     const e = err as Error;
-    const text = e.name === "TimeoutError" ? "no answer" : errText(e);
+    const refused = isRefused(e);
+    if (refused) noteRefused(res, server);
+    const text = refused ? "connection refused: server unreachable (down, or not on this port)" : e.name === "TimeoutError" ? "no answer" : errText(e);
     res.timings.push({ step: name, server, ms: Math.round(performance.now() - start), ok: false, detail: text });
     res.warnings.push(`${name} (${server}): ${text}`);
     return undefined;

@@ -87,6 +87,12 @@ export interface TransportReport {
   timings: StepTiming[];
   warnings: string[];
   durationMs: number;
+  /**
+   * Servers that did not answer because nothing listens there: they refused
+   * (TCP RST or ICMP port unreachable) over this transport or another. The
+   * path is open; with no other answer the NAT kind is "unknown", not "blocked".
+   */
+  unreachable?: string[];
 }
 
 export interface NatReport {

@@ -89,6 +89,9 @@ describe("natTypeName", () => {
   const APD = "address-and-port-dependent";
   const table: Array<[string, Parameters<typeof natTypeName>[0], NatTypeName]> = [
     ["nothing answered", { anyResponse: false, behindNat: undefined, mapping: "unknown", filtering: "unknown", delta: unk }, "blocked"],
+    ["nothing answered, no refusal either (silence: filtered)", { anyResponse: false, serverRefused: false, behindNat: undefined, mapping: "unknown", filtering: "unknown", delta: unk }, "blocked"],
+    ["nothing answered, a server refused (RST / ICMP unreachable): path open, server down", { anyResponse: false, serverRefused: true, behindNat: undefined, mapping: "unknown", filtering: "unknown", delta: unk }, "unknown"],
+    ["answers win over a refusal elsewhere", { anyResponse: true, serverRefused: true, behindNat: false, mapping: EI, filtering: EI, delta: { kind: "preserving" } }, "open"],
     ["no NAT, open", { anyResponse: true, behindNat: false, mapping: EI, filtering: EI, delta: { kind: "preserving" } }, "open"],
     ["no NAT, filtered", { anyResponse: true, behindNat: false, mapping: EI, filtering: APD, delta: { kind: "preserving" } }, "firewall"],
     ["no NAT, filtering unknown", { anyResponse: true, behindNat: false, mapping: EI, filtering: "unknown", delta: unk }, "unknown"],

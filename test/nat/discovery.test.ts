@@ -110,13 +110,37 @@ describe("discoverNat with only bad servers", () => {
     }
   });
 
-  it("nothing listening at all (refused)", async () => {
+  it("nothing listening at all (refused): server unreachable, NAT kind unknown, not blocked", async () => {
     const b = await badServer("silent");
     const uri = b.uri;
     await b.close();
     const r = await discoverNat({ servers: [uri], timeout: 600 });
-    assert.equal(r.udp!.natType, "blocked");
-    assert.equal(r.tcp!.natType, "blocked");
+    for (const t of [r.udp!, r.tcp!]) {
+      assert.equal(t.natType, "unknown", t.transport);
+      assert.deepEqual(t.unreachable, [uri], t.transport);
+      assert.ok(t.warnings.some((w) => /STUN server unreachable/.test(w)), t.warnings.join("; "));
+    }
+  });
+
+  it("UDP alone: the ICMP port unreachable is heard (connected socket), so UDP is not called blocked", async () => {
+    const b = await badServer("silent");
+    const uri = b.uri;
+    await b.close();
+    const r = await discoverNat({ servers: [uri], transports: ["udp"], timeout: 2500 });
+    assert.equal(r.udp!.natType, "unknown");
+    assert.deepEqual(r.udp!.unreachable, [uri]);
+    assert.match(r.udp!.timings.find((t) => t.step === "udp test I")!.detail!, /ICMP port unreachable/);
+  });
+
+  it("a silent server (it drops everything) is still blocked", async () => {
+    const b = await badServer("silent");
+    try {
+      const r = await discoverNat({ servers: [b.uri], timeout: 600 });
+      assert.equal(r.udp!.natType, "blocked");
+      assert.equal(r.udp!.unreachable, undefined);
+    } finally {
+      await b.close();
+    }
   });
 });
 
