@@ -171,10 +171,39 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
       }
     }
     const links = [...this.#links.values()];
-    if (links.length > 0 && !links.some((l) => l.state === "up")) {
-      await Promise.any(links.map((l) => l.ready(this.#opts.startTimeoutMs, opts.signal))).catch(() => {});
-    }
+    if (links.length > 0 && !links.some((l) => l.state === "up")) await this.#firstOutcome(links, opts.signal);
     return this.status();
+  }
+
+  /**
+   * Waits until one link is up, every link has failed once (nothing to wait
+   * for: each keeps retrying in the background), startTimeoutMs passed or the
+   * signal fired, so a node with only dead brokers starts, and says so, at once.
+   */
+  #firstOutcome(links: BrokerLink[], signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const failed = new Set<BrokerLink>();
+      const offs: Array<() => void> = [];
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", finish);
+        for (const off of offs) off();
+        resolve();
+      };
+      const timer = setTimeout(finish, this.#opts.startTimeoutMs);
+      signal?.addEventListener("abort", finish, { once: true });
+      for (const link of links) {
+        const up = () => finish();
+        const down = () => {
+          failed.add(link);
+          if (failed.size === links.length) finish();
+        };
+        link.on("up", up);
+        link.on("down", down);
+        offs.push(() => (link.off("up", up), link.off("down", down)));
+      }
+      if (signal?.aborted) finish();
+    });
   }
 
   #newLink(url: string, topic?: string, extra: { persistent?: boolean; untrusted?: boolean } = {}): BrokerLink {
