@@ -30,8 +30,9 @@ test("with STUN servers, the node discovers its NAT at start and publishes it in
   assert.ok(node.address.seq > t0 && node.address.seq <= Date.now() + 1, "the address was re-signed with the report (seq in ms)");
 });
 
-test("a STUN server that never answers does not hold up startNode beyond discoveryWait", async () => {
+test("a STUN server that never answers does not hold up startNode beyond discoveryWait", async (t) => {
   const silent = dgram.createSocket("udp4");
+  t.after(() => silent.close()); // also when an assertion fails: an open socket keeps the file's process alive
   await new Promise<void>((r) => silent.bind(0, "127.0.0.1", r));
   const port = (silent.address() as { port: number }).port;
   const t0 = Date.now();
@@ -44,5 +45,4 @@ test("a STUN server that never answers does not hold up startNode beyond discove
   assert.deepEqual(parseAddress(node.addr).interfaces[0].nat.udp, summarize(late!.udp));
   assert.ok(node.address.seq > before, "re-signed with a higher seq");
   assert.ok([...late!.warnings, ...(late!.udp?.warnings ?? [])].length > 0, "the silent server is reported");
-  silent.close();
 });
