@@ -21,4 +21,4 @@ const walk = (dir) => {
   }
 };
 walk(root);
-console.log(`rewrote relative .ts imports in ${files} declaration files`);
+if (process.env.P2PNODE_BUILD_VERBOSE) process.stderr.write(`rewrote relative .ts imports in ${files} declaration files\n`); // stdout stays clean: `npm pack --json` prints there
