@@ -86,37 +86,46 @@ test("a reverse token answered by the wrong identity does not complete connect()
   await assert.rejects(a.connect(impostor, { strategies: ["direct"], timeout: 5000 }), PeerIdentityError);
 });
 
+/** A signed address of `who` with one interface (public and private IPv4s, a port). */
+function signedAddress(who: Identity, pub: string[], priv: string[], port: number): string {
+  const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
+  const itf = { name: "e", isDefault: true, port, v4: { public: pub, private: priv }, v6: [], nat };
+  return encodeAddress(who, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf], signaling: [], relays: [] });
+}
+
+/** The responder side of reverse connect, alone: a fake clock and sleep, and a context that must not handshake. */
+function responder(me: Identity, local: string, mayDial: (requester: NodeAddress, host: string) => boolean) {
+  const clock = { now: 50_000 };
+  const sleeps: number[] = [];
+  const reverse = new ReverseStrategy({ dialTimeout: 5000 }, undefined, { clock: () => clock.now, sleep: async (ms) => void sleeps.push(ms) });
+  const ctx = {
+    identity: me,
+    local: parseAddress(local),
+    stun: [],
+    logger: silentLogger,
+    secure: () => Promise.reject(new Error("no handshake expected")),
+    adopt: () => assert.fail("nothing may be adopted"),
+    mayDial,
+    background: () => {},
+  };
+  const handle = (body: unknown, from: string) => reverse.responders["reverse-connect"].handle(body, from, ctx as never, new AbortController().signal);
+  return { clock, sleeps, handle };
+}
+
 test("reverse responder: the LAN-scanner request (our public IP claimed, loopback/LAN endpoints listed) dials nothing", async () => {
   // A trap the attacker would like probed (think 127.0.0.1:6379).
   let probes = 0;
   const trap = net.createServer((s) => (probes++, s.destroy()));
   await new Promise<void>((r) => trap.listen(0, "127.0.0.1", r));
   const trapPort = (trap.address() as net.AddressInfo).port;
-  const clock = { t: 1_000 };
-  const sleeps: number[] = [];
-  const reverse = new ReverseStrategy({ dialTimeout: 5000 }, undefined, { clock: () => clock.t, sleep: async (ms) => void sleeps.push(ms) });
-  const victimId = Identity.generate();
-  const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
-  const itf = (pub: string[], priv: string[], port: number) => ({ name: "e", isDefault: true, port, v4: { public: pub, private: priv }, v6: [], nat });
-  const local = parseAddress(encodeAddress(victimId, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["203.0.113.5"], ["10.0.0.2"], 4000)], signaling: [], relays: [] }));
+  const victim = Identity.generate();
+  const r = responder(victim, signedAddress(victim, ["203.0.113.5"], ["10.0.0.2"], 4000), (requester, host) => mayDialFor({ requester, host, allowPrivate: false, seenOnLan: false }));
   const attacker = Identity.generate();
-  const claim = encodeAddress(attacker, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["203.0.113.5"], ["127.0.0.1", "10.0.0.5", "169.254.169.254"], trapPort)], signaling: [], relays: [] });
-  const adopted: unknown[] = [];
-  const ctx = {
-    identity: victimId,
-    local,
-    stun: [],
-    logger: silentLogger,
-    secure: () => Promise.reject(new Error("no handshake expected")),
-    adopt: (r: unknown) => void adopted.push(r),
-    mayDial: (requester: NodeAddress, host: string) => mayDialFor({ requester, host, allowPrivate: false, seenOnLan: false }),
-    background: () => {},
-  };
+  const claim = signedAddress(attacker, ["203.0.113.5"], ["127.0.0.1", "10.0.0.5", "169.254.169.254"], trapPort);
   try {
-    const handle = reverse.responders["reverse-connect"].handle;
-    await assert.rejects(handle({ address: claim, token: "C".repeat(24) }, attacker.id, ctx as never, new AbortController().signal), DialError);
+    await assert.rejects(r.handle({ address: claim, token: "C".repeat(24) }, attacker.id), DialError);
     assert.equal(probes, 0, "nothing was dialled");
-    assert.deepEqual(sleeps, [5000], "the failure is answered dialTimeout after the request, like every other failure");
+    assert.deepEqual(r.sleeps, [5000], "the failure is answered dialTimeout after the request, like every other failure");
   } finally {
     trap.close();
   }
@@ -127,30 +136,11 @@ test("reverse responder: a refused dial is answered at the same moment as a filt
   await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
   const port = (closed.address() as net.AddressInfo).port;
   await new Promise<void>((r) => closed.close(() => r())); // nothing listens there now: ECONNREFUSED at once
-  let now = 50_000;
-  const sleeps: number[] = [];
-  const reverse = new ReverseStrategy({ dialTimeout: 5000 }, undefined, {
-    clock: () => now,
-    sleep: async (ms) => void sleeps.push(ms),
-  });
   const me = Identity.generate();
-  const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
-  const itf = (priv: string[], p: number) => ({ name: "e", isDefault: true, port: p, v4: { public: [], private: priv }, v6: [], nat });
-  const local = parseAddress(encodeAddress(me, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["127.0.0.1"], 4000)], signaling: [], relays: [] }));
+  const r = responder(me, signedAddress(me, [], ["127.0.0.1"], 4000), () => true); // allowPrivate: the refusal must be reached
   const peer = Identity.generate();
-  const addr = encodeAddress(peer, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf(["127.0.0.1"], port)], signaling: [], relays: [] });
-  const ctx = {
-    identity: me,
-    local,
-    stun: [],
-    logger: silentLogger,
-    secure: () => Promise.reject(new Error("no handshake expected")),
-    adopt: () => {},
-    mayDial: () => true, // allowPrivate: the refusal must be reached
-    background: () => {},
-  };
-  const p = reverse.responders["reverse-connect"].handle({ address: addr, token: "D".repeat(24) }, peer.id, ctx as never, new AbortController().signal);
-  now += 7; // the refusal takes 7 ms on this clock
+  const p = r.handle({ address: signedAddress(peer, [], ["127.0.0.1"], port), token: "D".repeat(24) }, peer.id);
+  r.clock.now += 7; // the refusal takes 7 ms on this clock
   await assert.rejects(p, DialError);
-  assert.deepEqual(sleeps, [4993], "answered exactly dialTimeout after the request");
+  assert.deepEqual(r.sleeps, [4993], "answered exactly dialTimeout after the request");
 });
