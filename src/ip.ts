@@ -107,6 +107,7 @@ function classifyV6(b: Uint8Array): IpClass {
   const v4At = (i: number) => ((g(i) << 16) >>> 0) + g(i + 1);
   if (zeroGroups(0, 7)) return g(7) === 0 ? "unspecified" : g(7) === 1 ? "loopback" : "reserved"; // ::, ::1, ::0.0.0.x
   if (zeroGroups(0, 5) && g(5) === 0xffff) return classifyV4Int(v4At(6)); // IPv4-mapped
+  if (zeroGroups(0, 4) && g(4) === 0xffff && g(5) === 0) return "reserved"; // IPv4-translated ::ffff:0:a.b.c.d (SIIT)
   if (zeroGroups(0, 6)) return "reserved"; // deprecated IPv4-compatible ::a.b.c.d
   if (g(0) === 0x64 && g(1) === 0xff9b) return "reserved"; // NAT64 (RFC 6052, and the local-use 64:ff9b:1::/48)
   if (g(0) === 0x2002) {

@@ -181,6 +181,8 @@ describe("classifyIp: one classifier for the dial policy and broker URLs", () =>
     ["::ffff:10.0.0.5", "private"],
     ["::ffff:203.0.113.7", "public"],
     ["::10.0.0.5", "reserved"], // deprecated IPv4-compatible
+    ["::ffff:0:127.0.0.1", "reserved"], // IPv4-translated (SIIT): was "public"
+    ["::ffff:0:10.0.0.5", "reserved"],
     ["64:ff9b::10.0.0.5", "reserved"], // NAT64
     ["64:ff9b::8.8.8.8", "reserved"],
     ["2002:0a00:0005::1", "private"], // 6to4 around 10.0.0.5

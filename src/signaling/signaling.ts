@@ -424,6 +424,8 @@ export class Signaling {
     if (!(await this.#accepts(msg, info))) return this.#send(msg.from, replyTo, REPLY, { re: msg.id, ok: false, error: { code: WireError.REFUSED, message: "not accepted" } });
     if (this.#closed) return;
     if (this.#inbound.has(key)) return this.#onDuplicate(msg); // a copy arrived while accept() ran
+    // Checked again: other requests may have taken the last slots while accept() ran.
+    if (this.#inbound.size >= this.#opts.maxRemembered || overQuota()) return this.#log.debug("request limits reached while accept() ran; dropping", { from: msg.from });
     const verdict = recordOpened(this.#replay, msg, { now: this.#clock.now(), maxAgeMs: this.#env.maxAgeMs });
     if (verdict === "duplicate") return;
     if (verdict === "full") return this.#log.warn("signaling replay cache is full of live entries; refusing new requests until they expire", { from: msg.from });
