@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { base32Decode, base32Encode, base64urlDecode, base64urlEncode } from "../src/encoding.ts";
+import { base32Decode, base32Encode, base64urlDecode, base64urlEncode } from "../../src/util/encoding.ts";
 
 /** Deterministic pseudo-random bytes (no Math.random: failures must reproduce). */
 function bytes(n: number, seed = n): Uint8Array {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { classifyIp, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isLoopback, isPrivateOrLocal } from "../src/ip.ts";
+import { classifyIp, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isLoopback, isPrivateOrLocal } from "../../src/util/ip.ts";
 
 describe("ipv6ToBytes / ipv6FromBytes", () => {
   // [input, 16 bytes as hex, RFC 5952 canonical text]
