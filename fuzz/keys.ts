@@ -2,7 +2,7 @@
  * Fixed identities for the fuzz targets, so a reported input replays: an
  * Ed25519 PKCS#8 key is a constant prefix plus the 32-byte seed.
  */
-import { Identity } from "../src/identity.ts";
+import { Identity } from "../src/identity/identity.ts";
 
 const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 

@@ -5,33 +5,30 @@
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import { DirectStrategy, type DirectOptions } from "../strategies/direct.ts";
-import { PunchStrategy, type PunchOptions } from "../strategies/punch.ts";
-import { ReverseStrategy, type ReverseOptions } from "../strategies/reverse.ts";
-import { encodeAddress, newerAddress, parseAddress, type AddressInterface, type NodeAddress } from "./address.ts";
+import { DirectStrategy, type DirectOptions } from "./strategies/direct.ts";
+import { PunchStrategy, type PunchOptions } from "./strategies/punch.ts";
+import { ReverseStrategy, type ReverseOptions } from "./strategies/reverse.ts";
+import { encodeAddress, newerAddress, parseAddress, type AddressInterface, type NodeAddress } from "./identity/address.ts";
 import { AbortError, AddressError, ConnectError, InvalidArgumentError, isP2PError, NodeClosedError, PeerIdentityError, TimeoutError } from "./errors.ts";
-import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRole } from "./handshake.ts";
-import { HandshakeAdmission } from "./handshake-admission.ts";
-import { Identity, isNodeId, type NodeId } from "./identity.ts";
-import { InboundWaiters } from "./inbound-waiters.ts";
-import { listInterfaces, publishedInterfaces } from "./interfaces.ts";
-import { classifyIp, isLoopback, isPrivateOrLocal } from "./ip.ts";
-import { mayDialFor } from "./dial-policy.ts";
-import { createLogger, type Logger, type LogLevel } from "./logger.ts";
-import type { Message } from "./message.ts";
+import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRole } from "./session/handshake.ts";
+import { HandshakeAdmission } from "./server/handshake-admission.ts";
+import { Identity, isNodeId, type NodeId } from "./identity/identity.ts";
+import { InboundWaiters } from "./server/inbound-waiters.ts";
+import { listInterfaces, publishedInterfaces } from "./identity/interfaces.ts";
+import { classifyIp, isLoopback, isPrivateOrLocal } from "./util/ip.ts";
+import { mayDialFor } from "./connect/dial-policy.ts";
+import { createLogger, type Logger, type LogLevel } from "./util/logger.ts";
+import type { Message } from "./pipe/message.ts";
 import { discoverNat } from "./nat/discovery.ts";
 import type { NatReport } from "./nat/types.ts";
-import { applyReport } from "./nat-summary.ts";
-import { installNetGuardFromEnv } from "./net-guard.ts";
+import { applyReport } from "./identity/nat-summary.ts";
 import { startPortMapping, stunDialPortVerifier, type PortMapping } from "./portmap/index.ts";
 import { parseStunUri } from "./stun/uri.ts";
-import { Pipe, resolvePipeOptions, type MessageHandler, type PipeOptions } from "./pipe.ts";
-import { rankStrategies, type RankedStrategy } from "./ranking.ts";
+import { Pipe, resolvePipeOptions, type MessageHandler, type PipeOptions } from "./pipe/pipe.ts";
+import { rankStrategies, type RankedStrategy } from "./connect/ranking.ts";
 import type { RateLimitOptions } from "./signaling/rate-limit.ts";
 import { Signaling } from "./signaling/signaling.ts";
-import type { DialContext, ResponderContext, SignalingPort, Strategy, StrategyName } from "./strategy.ts";
-
-installNetGuardFromEnv();
+import type { DialContext, ResponderContext, SignalingPort, Strategy, StrategyName } from "./strategies/strategy.ts";
 
 export interface NodeOptions {
   /** The node's identity; generated if neither this nor identityFile is given. */
@@ -294,7 +291,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (this.#peerAddresses.size > 1024) this.#peerAddresses.delete(this.#peerAddresses.keys().next().value as NodeId);
   }
 
-  /** The dial policy for endpoints a peer sent us (src/dial-policy.ts). */
+  /** The dial policy for endpoints a peer sent us (src/connect/dial-policy.ts). */
   #mayDialFor(requester: NodeAddress, host: string): boolean {
     return mayDialFor({ requester, host, allowPrivate: this.#opts.allowPrivate ?? false, seenOnLan: this.#lanPeers.has(requester.id) });
   }

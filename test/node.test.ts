@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import net from "node:net";
 import { test } from "node:test";
-import { encodeAddress } from "../src/address.ts";
+import { encodeAddress } from "../src/identity/address.ts";
 import { ConnectError, FrameError, MessageTooLargeError, PeerIdentityError, PeerTimeoutError, PipeClosedError, TimeoutError } from "../src/errors.ts";
-import { encodeFrameHeader, FrameType } from "../src/frame.ts";
-import { handshake } from "../src/handshake.ts";
-import { Identity } from "../src/identity.ts";
-import { Pipe } from "../src/pipe.ts";
+import { encodeFrameHeader, FrameType } from "../src/session/frame.ts";
+import { handshake } from "../src/session/handshake.ts";
+import { Identity } from "../src/identity/identity.ts";
+import { Pipe } from "../src/pipe/pipe.ts";
 import { loopbackNode, sleep, waitFor } from "./support/nodes.ts";
 
 const root = new URL("..", import.meta.url).pathname;

@@ -20,10 +20,18 @@ function walk(dir) {
 
 let files = walk(join(root, "test"));
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
-const env = { ...process.env, P2PNODE_NET_GUARD: process.env.P2PNODE_NET_GUARD ?? "loopback" };
+// The guard is test infrastructure (the library never patches net): every node
+// process a test starts (fixtures, the CLI, lab hosts, a packed app) inherits it
+// through NODE_OPTIONS, with tsx so it can load from its .ts source.
+const preload = [`--import ${import.meta.resolve("tsx")}`, `--import ${new URL("./support/guard.ts", import.meta.url).href}`];
+const env = {
+  ...process.env,
+  P2PNODE_NET_GUARD: process.env.P2PNODE_NET_GUARD ?? "loopback",
+  NODE_OPTIONS: [process.env.NODE_OPTIONS, ...preload].filter(Boolean).join(" "),
+};
 const res = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--import", "./test/support/guard.ts", "--test", "--test-concurrency=1", "--test-timeout=600000", ...files],
+  ["--test", "--test-concurrency=1", "--test-timeout=600000", ...files],
   { cwd: root, stdio: "inherit", env },
 );
 process.exit(res.status ?? 1);

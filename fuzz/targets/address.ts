@@ -1,7 +1,7 @@
-/** The node address (src/address.ts): the text form, the TLV body, and TLV bodies re-signed so parsing reaches the end. */
+/** The node address (src/identity/address.ts): the text form, the TLV body, and TLV bodies re-signed so parsing reaches the end. */
 import fc from "fast-check";
-import { ADDRESS_PREFIX, encodeAddress, parseAddress, UNKNOWN_NAT, type AddressFields } from "../../src/address.ts";
-import { base32Decode, base32Encode } from "../../src/encoding.ts";
+import { ADDRESS_PREFIX, encodeAddress, parseAddress, UNKNOWN_NAT, type AddressFields } from "../../src/identity/address.ts";
+import { base32Decode, base32Encode } from "../../src/util/encoding.ts";
 import { fuzzBytes, fuzzText, type FuzzTarget } from "../harness.ts";
 import { fixedIdentity, WEAK_KEYS } from "../keys.ts";
 

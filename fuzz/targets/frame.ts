@@ -1,7 +1,7 @@
 /** The pipe's wire format: frame header, BATCH payload, the record decoder, and the sealed record path the pipe runs. */
 import fc from "fast-check";
-import { decodeBatch, decodeFrame, encodeFrameHeader, FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH } from "../../src/frame.ts";
-import { SecureChannel } from "../../src/secure-channel.ts";
+import { decodeBatch, decodeFrame, encodeFrameHeader, FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH } from "../../src/session/frame.ts";
+import { SecureChannel } from "../../src/session/secure-channel.ts";
 import { chunkSizes, chunked, fuzzBytes, type FuzzTarget } from "../harness.ts";
 
 const frame = (type: FrameType, payload: Uint8Array | string = "", flags = 0, seq = 1, ack = 0) =>
@@ -56,7 +56,7 @@ const batchDecode: FuzzTarget<Uint8Array> = {
 const KEY_A = Buffer.alloc(32, 1);
 const KEY_B = Buffer.alloc(32, 2);
 const MAX_RECORD = 4096 + FRAME_HEADER_LENGTH + TAG_LENGTH;
-/** What the pipe does with received bytes (src/pipe.ts #onData/#onRecord): records → open → frame → batch. */
+/** What the pipe does with received bytes (src/pipe/pipe.ts #onData/#onRecord): records → open → frame → batch. */
 // A key update every 2 records (the real limit is 2^24) so mutated streams cross key changes.
 const REKEY = { rekeyRecords: 2 };
 function receive(stream: Uint8Array, sizes: readonly number[]): number {

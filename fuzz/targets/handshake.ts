@@ -1,5 +1,5 @@
 /**
- * The pipe handshake (src/handshake.ts). Its message decoders (header check,
+ * The pipe handshake (src/session/handshake.ts). Its message decoders (header check,
  * ephemeral key, sealed identity payload, params JSON, the first record) are
  * private and reachable only through `handshake()` on a stream, so this runs
  * the real initiator and responder over an in-memory duplex pair (no socket)
@@ -10,7 +10,7 @@
 import fc from "fast-check";
 import { Duplex } from "node:stream";
 import { setImmediate as tick } from "node:timers/promises";
-import { handshake, type HandshakeResult } from "../../src/handshake.ts";
+import { handshake, type HandshakeResult } from "../../src/session/handshake.ts";
 import { mutate, mutationArb, type Mutation, type FuzzTarget } from "../harness.ts";
 import { fixedIdentity, WEAK_KEYS } from "../keys.ts";
 

@@ -6,7 +6,7 @@
  */
 import { checkBrokerUrl, filterBrokerUrls, parseBrokerUrl } from "../../src/signaling/broker-url.ts";
 import * as M from "../../src/signaling/messages.ts";
-import { base64urlDecode } from "../../src/encoding.ts";
+import { base64urlDecode } from "../../src/util/encoding.ts";
 import { fuzzJson, fuzzText, type FuzzTarget } from "../harness.ts";
 
 const RE = "00112233445566778899aabbccddeeff";

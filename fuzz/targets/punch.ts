@@ -1,16 +1,16 @@
 /**
- * Hole punching: the preamble on a punched connection (src/punch/preamble.ts),
- * the candidate offer (src/punch/candidates.ts parseOffer), and the punch
- * request and reply bodies of strategies/punch.ts: the request through the
+ * Hole punching: the preamble on a punched connection (src/strategies/punch/preamble.ts),
+ * the candidate offer (src/strategies/punch/candidates.ts parseOffer), and the punch
+ * request and reply bodies of src/strategies/punch.ts: the request through the
  * responder's handle() (a sender id no address can match, so it stops right
  * after parsing, and a context that fails the run if it is touched) and
  * directly through parseRequest; the reply through parseReply.
  */
 import fc from "fast-check";
-import { decodePreamble, encodePreamble, PREAMBLE_LENGTH } from "../../src/punch/preamble.ts";
-import { parseOffer, OFFER_LIMITS } from "../../src/punch/candidates.ts";
-import { parseReply, parseRequest, PunchStrategy } from "../../strategies/punch.ts";
-import type { ResponderContext } from "../../src/strategy.ts";
+import { decodePreamble, encodePreamble, PREAMBLE_LENGTH } from "../../src/strategies/punch/preamble.ts";
+import { parseOffer, OFFER_LIMITS } from "../../src/strategies/punch/candidates.ts";
+import { parseReply, parseRequest, PunchStrategy } from "../../src/strategies/punch.ts";
+import type { ResponderContext } from "../../src/strategies/strategy.ts";
 import { fuzzBytes, fuzzJson, type FuzzTarget } from "../harness.ts";
 import { ADDRESS_SEEDS } from "./address.ts";
 

@@ -5,7 +5,7 @@
  * open() and decodePlaintext() are documented never to throw.
  */
 import fc from "fast-check";
-import { idFromPublicKey } from "../../src/identity.ts";
+import { idFromPublicKey } from "../../src/identity/identity.ts";
 import { decodePlaintext, encodeFields, encryptTo, ENVELOPE_VERSION, open, seal, signatureDigest, BODY_BINARY, BODY_JSON } from "../../src/signaling/envelope.ts";
 import { ReplayCache } from "../../src/signaling/replay-cache.ts";
 import { fuzzBytes, type FuzzTarget } from "../harness.ts";

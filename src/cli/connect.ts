@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import type { NodeAddress } from "../address.ts";
+import type { NodeAddress } from "../identity/address.ts";
 import { InvalidArgumentError, PipeClosedError, TimeoutError } from "../errors.ts";
-import type { LogLevel } from "../logger.ts";
+import type { LogLevel } from "../util/logger.ts";
 import type { Node } from "../node.ts";
-import type { Pipe } from "../pipe.ts";
+import type { Pipe } from "../pipe/pipe.ts";
 import { CliExit, createOutput, EXIT, guardStdio, helpAfter, hostPort, onStdoutClosed, type Output } from "./output.ts";
 import { announceDefaults, messageFields, nodeFlags, nodeOptions, type CommonNodeFlags } from "./listen.ts";
 import type { BrokerWatch } from "./watch.ts";
@@ -163,8 +163,8 @@ export function register(program: Command): void {
       // Loaded here, not at the top: `p2pnode --help` stays fast.
       const [{ startNode }, { parseAddress }, { isNodeId, publicKeyFromId }, { watchBrokers }] = await Promise.all([
         import("../node.ts"),
-        import("../address.ts"),
-        import("../identity.ts"),
+        import("../identity/address.ts"),
+        import("../identity/identity.ts"),
         import("./watch.ts"),
       ]);
       const started = Date.now();

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import type { Message } from "../message.ts";
+import type { Message } from "../pipe/message.ts";
 import type { NodeOptions } from "../node.ts";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { InvalidArgumentError } from "../errors.ts";
-import type { Logger, LogLevel } from "../logger.ts";
+import type { Logger, LogLevel } from "../util/logger.ts";
 import type { NatReport } from "../nat/types.ts";
 import { parseBrokerUrl } from "../signaling/broker-url.ts";
 import { collect, createOutput, guardStdio, helpAfter, hostPort, intArg, outputFlags, stunArg, untilSignal, type Output } from "./output.ts";
@@ -97,7 +97,7 @@ export function register(program: Command): void {
     .action(async (flags: CommonNodeFlags & { echo?: boolean; out?: string }) => {
       guardStdio();
       // Loaded here, not at the top: `p2pnode --help` stays fast.
-      const [{ startNode }, { describeAddress }, { humanError, watchBrokers }] = await Promise.all([import("../node.ts"), import("../address.ts"), import("./watch.ts")]);
+      const [{ startNode }, { describeAddress }, { humanError, watchBrokers }] = await Promise.all([import("../node.ts"), import("../identity/address.ts"), import("./watch.ts")]);
       const out: Output = createOutput(!!flags.json);
       const watch = flags.signal?.length ? watchBrokers(out, flags.log as LogLevel | undefined) : undefined;
       let sink: WriteStream | undefined;

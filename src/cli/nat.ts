@@ -1,7 +1,7 @@
 /** `p2pnode nat`: NAT discovery against the STUN servers you name. */
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../errors.ts";
-import type { LogLevel } from "../logger.ts";
+import type { LogLevel } from "../util/logger.ts";
 import type { Transport } from "../nat/types.ts";
 import { collect, createOutput, guardStdio, helpAfter, intArg, outputFlags, stunArg } from "./output.ts";
 
@@ -33,7 +33,7 @@ export function register(program: Command): void {
       if (!flags.stun?.length) out.fail(new InvalidArgumentError("give at least one --stun stun:host[:port]; p2pnode has no built-in public servers"));
       // Ctrl-C stops discovery early (AbortError) instead of killing mid-report.
       // Loaded here, not at the top: `p2pnode --help` stays fast.
-      const [{ discoverNat }, { createLogger }] = await Promise.all([import("../nat/discovery.ts"), import("../logger.ts")]);
+      const [{ discoverNat }, { createLogger }] = await Promise.all([import("../nat/discovery.ts"), import("../util/logger.ts")]);
       const ac = new AbortController();
       const onSignal = () => ac.abort();
       process.once("SIGINT", onSignal);

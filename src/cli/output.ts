@@ -1,7 +1,7 @@
 /** CLI output: one JSON object per line with --json, plain words otherwise. */
 import type { Command } from "commander";
 import { InvalidArgumentError, isP2PError } from "../errors.ts";
-import type { LogLevel } from "../logger.ts";
+import type { LogLevel } from "../util/logger.ts";
 import { parseStunUri } from "../stun/uri.ts";
 
 export interface Output {

@@ -1,6 +1,6 @@
 /** `p2pnode signal`: runs the embedded MQTT signaling broker until SIGINT/SIGTERM. */
 import type { Command } from "commander";
-import type { LogLevel } from "../logger.ts";
+import type { LogLevel } from "../util/logger.ts";
 import { createOutput, guardStdio, helpAfter, intArg, untilSignal, outputFlags } from "./output.ts";
 
 interface SignalFlags {
@@ -22,7 +22,7 @@ export function register(program: Command): void {
       guardStdio();
       const out = createOutput(!!flags.json);
       // Loaded here, not at the top: `p2pnode --help` stays fast.
-      const [{ startBroker }, { createLogger }] = await Promise.all([import("../signaling/broker.ts"), import("../logger.ts")]);
+      const [{ startBroker }, { createLogger }] = await Promise.all([import("../signaling/broker.ts"), import("../util/logger.ts")]);
       const broker = await startBroker({ host: flags.host, port: flags.port, logger: createLogger(flags.log as LogLevel | undefined) }).catch(
         (err: unknown) => out.fail(err),
       );

@@ -1,6 +1,6 @@
 /** `p2pnode stun`: runs the embedded STUN server (RFC 5780 capable with --alt-host/--alt-port) until SIGINT/SIGTERM. */
 import type { Command } from "commander";
-import type { LogLevel } from "../logger.ts";
+import type { LogLevel } from "../util/logger.ts";
 import { formatAddress } from "../stun/ip.ts";
 import { createOutput, intArg, untilSignal, outputFlags } from "./output.ts";
 
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .action(async (flags: StunFlags) => {
       const out = createOutput(!!flags.json);
       // Loaded here, not at the top: `p2pnode --help` stays fast.
-      const [{ StunServer }, { createLogger }] = await Promise.all([import("../stun/server.ts"), import("../logger.ts")]);
+      const [{ StunServer }, { createLogger }] = await Promise.all([import("../stun/server.ts"), import("../util/logger.ts")]);
       const server = await StunServer.listen({
         host: flags.host,
         port: flags.port,

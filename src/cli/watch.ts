@@ -5,7 +5,7 @@
  * broker links report "broker up" / "broker down" (with the broker's URL) to
  * the logger it was given, whatever the level, so the CLI listens there.
  */
-import { createLogger, type Logger, type LogLevel } from "../logger.ts";
+import { createLogger, type Logger, type LogLevel } from "../util/logger.ts";
 import type { Output } from "./output.ts";
 
 export type BrokerState = "up" | "down";

@@ -3,7 +3,7 @@
  * docs/security.md §Dialling for a peer:
  *
  * - only endpoints of the requester's own signed address;
- * - public addresses (src/ip.ts classifyIp) freely;
+ * - public addresses (src/util/ip.ts classifyIp) freely;
  * - private ones (RFC 1918, CGNAT, ULA) only with proof that the requester is
  *   on our network: an authenticated pipe with that same peer arrived from a
  *   private address. "Same public IP" is not proof: the requester writes its
@@ -12,8 +12,8 @@
  *   unspecified never;
  * - `allowPrivate` (tests, one trusted LAN) lifts the last two rules.
  */
-import type { NodeAddress } from "./address.ts";
-import { classifyIp } from "./ip.ts";
+import type { NodeAddress } from "../identity/address.ts";
+import { classifyIp } from "../util/ip.ts";
 
 export interface DialPolicyInput {
   /** The requester's signed address. */

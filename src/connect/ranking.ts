@@ -4,8 +4,8 @@
  * A peer that a NAT or firewall guards, and that has no verified mapping, is
  * not dialled directly first: we ask it to dial us (reverse), then punch.
  */
-import type { NodeAddress } from "./address.ts";
-import type { StrategyName } from "./strategy.ts";
+import type { NodeAddress } from "../identity/address.ts";
+import type { StrategyName } from "../strategies/strategy.ts";
 import { directCandidates } from "../strategies/direct.ts";
 
 export type Reachability = "yes" | "no" | "unknown";

@@ -8,9 +8,9 @@
  * Unknown non-critical fields are skipped (old parsers keep working); unknown
  * critical ones are refused. Every byte is covered by the signature.
  */
-import { base32Decode, base32Encode } from "./encoding.ts";
-import { AddressError } from "./errors.ts";
-import { ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "./ip.ts";
+import { base32Decode, base32Encode } from "../util/encoding.ts";
+import { AddressError } from "../errors.ts";
+import { ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../util/ip.ts";
 import { idFromPublicKey, isValidPublicKey, verifySignature, type Identity, type NodeId } from "./identity.ts";
 
 export const ADDRESS_PREFIX = "p2pn1";

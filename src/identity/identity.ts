@@ -1,8 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { ed25519, edwardsToMontgomeryPriv, edwardsToMontgomeryPub } from "@noble/curves/ed25519";
-import { base32Decode, base32Encode } from "./encoding.ts";
-import { IdentityError, InvalidArgumentError } from "./errors.ts";
+import { base32Decode, base32Encode } from "../util/encoding.ts";
+import { IdentityError, InvalidArgumentError } from "../errors.ts";
 
 /** A node id: the node's raw Ed25519 public key, base32 (52 characters). */
 export type NodeId = string;

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import { UNKNOWN_NAT, type AddressInterface } from "./address.ts";
-import { isLoopback, isPrivateOrLocal } from "./ip.ts";
+import { isLoopback, isPrivateOrLocal } from "../util/ip.ts";
 
 export interface HostInterface {
   name: string;

@@ -2,7 +2,7 @@ import dns from "node:dns";
 import net from "node:net";
 import os from "node:os";
 import { AbortError, InvalidArgumentError } from "../errors.ts";
-import { silentLogger } from "../logger.ts";
+import { silentLogger } from "../util/logger.ts";
 import { canonicalIp, formatAddress, sameAddress, toTransportAddress } from "../stun/ip.ts";
 import { parseStunUri } from "../stun/uri.ts";
 import { within } from "../stun/wait.ts";

@@ -22,7 +22,9 @@ export async function probeTcp(ctx: ProbeContext): Promise<ProbeResult> {
       server.uri,
       async () => {
         const signal = extra ? AbortSignal.any([ctx.signal, extra]) : ctx.signal;
-        const c = await StunTcpConnection.connect(server.addr, { localAddress: ctx.localAddress, localPort: port, signal, timeout: budget(1500), logger: ctx.logger });
+        // Test I decides whether TCP works at all: give it the kernel's second SYN retransmit
+        // (1 s, then 3 s) so one lost SYN on a lossy link does not read as "blocked".
+        const c = await StunTcpConnection.connect(server.addr, { localAddress: ctx.localAddress, localPort: port, signal, timeout: budget(port === undefined ? 3500 : 1500), logger: ctx.logger });
         conns.push(c);
         return { conn: c, r: await c.binding({ signal, timeout: budget(1500) }) };
       },

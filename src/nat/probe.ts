@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 import type { FilteringObservation, MappingSample } from "./classify.ts";
 import type { ServerObservation, StepTiming, Transport, TransportAddress } from "./types.ts";
 

@@ -3,7 +3,7 @@
  * strategies (which ones to try) and the CLI. Terms follow RFC 4787 / RFC 5780.
  */
 import type { TransportAddress } from "../stun/codec.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 
 export type { TransportAddress };
 

@@ -3,7 +3,7 @@
  * the pipe stops reading the socket while queues are over their limits, which
  * pushes back on the sender through TCP.
  */
-import { AbortError, PipeClosedError, TimeoutError } from "./errors.ts";
+import { AbortError, PipeClosedError, TimeoutError } from "../errors.ts";
 import { matches, type Message, type MessageFilter } from "./message.ts";
 
 interface Waiter {

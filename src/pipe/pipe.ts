@@ -21,7 +21,7 @@ import {
   PipeClosedError,
   TimeoutError,
   WireError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   decodeBatch,
   decodeFrame,
@@ -34,10 +34,10 @@ import {
   RecordDecoder,
   TAG_LENGTH,
   type Frame,
-} from "./frame.ts";
-import type { HandshakeResult } from "./handshake.ts";
-import type { NodeId } from "./identity.ts";
-import { silentLogger, type Logger } from "./logger.ts";
+} from "../session/frame.ts";
+import type { HandshakeResult } from "../session/handshake.ts";
+import type { NodeId } from "../identity/identity.ts";
+import { silentLogger, type Logger } from "../util/logger.ts";
 import { matches, Message, type MessageFilter } from "./message.ts";
 import { MessageQueue, type TakeOptions } from "./message-queue.ts";
 

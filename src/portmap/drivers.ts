@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { PortMappingError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 import type { MappingDriver } from "./mapping.ts";
 import { natPmpExternalAddress, natPmpMap, pcpMap } from "./pmp-client.ts";
 import { deleteUpnpMapping, mapIgd1, mapIgd2, type UpnpDevice, type UpnpMapRequest } from "./upnp.ts";

@@ -5,7 +5,7 @@
  * idempotent and never throws.
  */
 import { EventEmitter } from "node:events";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 import { LeaseKeeper, realClock, type Clock } from "./lease.ts";
 import type { PortMapping, PortMappingEvents, PortMappingMethod } from "./types.ts";
 

@@ -10,7 +10,7 @@
  */
 import net from "node:net";
 import { AbortError, InvalidArgumentError, PortMappingError } from "../errors.ts";
-import { silentLogger, type Logger } from "../logger.ts";
+import { silentLogger, type Logger } from "../util/logger.ts";
 import { natPmpDriver, pcpDriver, upnpDriver, type DriverContext } from "./drivers.ts";
 import { findDefaultGateway, localAddressToward } from "./gateway.ts";
 import { ActivePortMapping, type MappingDriver } from "./mapping.ts";

@@ -1,5 +1,5 @@
 import type { EventEmitter } from "node:events";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 
 /** How a mapping was obtained. */
 export type PortMappingMethod = "pcp" | "nat-pmp" | "upnp-igd2" | "upnp-igd1";

@@ -8,7 +8,7 @@
  */
 import { upnpNat } from "@achingbrain/nat-port-mapper";
 import { PortMappingError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 import { httpRequest } from "./http.ts";
 import { parseIgdDescription, parseSoapResponse, soapActionHeader, soapEnvelope, UPNP_ERRORS, type IgdDescription, type SoapResult } from "./soap.ts";
 

@@ -10,8 +10,8 @@
  *   see our listener accept it (needs a router that hairpins).
  */
 import net from "node:net";
-import type { Logger } from "../logger.ts";
-import { silentLogger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
+import { silentLogger } from "../util/logger.ts";
 import { StunTcpConnection } from "../stun/client-tcp.ts";
 import { canonicalIp, toTransportAddress } from "../stun/ip.ts";
 import type { TransportAddress } from "../stun/codec.ts";

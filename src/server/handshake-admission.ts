@@ -22,8 +22,8 @@
  *
  * `decideAdmission` is the pure decision; `HandshakeAdmission` keeps the counts.
  */
-import { InvalidArgumentError } from "./errors.ts";
-import { ipv4ToBytes, ipv6ToBytes } from "./ip.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import { ipv4ToBytes, ipv6ToBytes } from "../util/ip.ts";
 
 export interface AdmissionLimits {
   /** Handshakes in progress at once, from all sources. */

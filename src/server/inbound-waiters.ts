@@ -3,9 +3,9 @@
  * one-time token. A connection claims a waiter only if its handshake proved
  * the identity the waiter expects.
  */
-import { AbortError, TimeoutError } from "./errors.ts";
-import type { NodeId } from "./identity.ts";
-import type { DialResult } from "./strategy.ts";
+import { AbortError, TimeoutError } from "../errors.ts";
+import type { NodeId } from "../identity/identity.ts";
+import type { DialResult } from "../strategies/strategy.ts";
 
 interface Waiter {
   peer: NodeId;

@@ -7,7 +7,7 @@
  * `RecordDecoder` is a socket-free state machine: push(chunk) returns the
  * complete record bodies, however the bytes were split.
  */
-import { FrameError, MessageTooLargeError } from "./errors.ts";
+import { FrameError, MessageTooLargeError } from "../errors.ts";
 
 export const FRAME_VERSION = 1;
 export const FRAME_HEADER_LENGTH = 12;

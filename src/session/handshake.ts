@@ -13,9 +13,9 @@
  */
 import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { AbortError, FrameError, HandshakeError, InvalidArgumentError, PeerIdentityError, RefusedError, TimeoutError, WireError } from "./errors.ts";
+import { AbortError, FrameError, HandshakeError, InvalidArgumentError, PeerIdentityError, RefusedError, TimeoutError, WireError } from "../errors.ts";
 import { FrameType, decodeFrame, encodeFrameHeader, RECORD_HEADER_LENGTH, TAG_LENGTH } from "./frame.ts";
-import { idFromPublicKey, verifySignature, type Identity, type NodeId } from "./identity.ts";
+import { idFromPublicKey, verifySignature, type Identity, type NodeId } from "../identity/identity.ts";
 import { SecureChannel } from "./secure-channel.ts";
 
 export const PROTOCOL_VERSION = 1;

@@ -12,7 +12,7 @@
  * dropped, so a record sealed under it afterwards no longer opens.
  */
 import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
-import { FrameError, InvalidArgumentError } from "./errors.ts";
+import { FrameError, InvalidArgumentError } from "../errors.ts";
 import { RECORD_HEADER_LENGTH, TAG_LENGTH } from "./frame.ts";
 
 const ALGORITHM = "aes-256-gcm";

@@ -16,9 +16,9 @@ import { randomBytes } from "node:crypto";
 import dns from "node:dns";
 import net from "node:net";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { isPrivateOrLocal } from "../ip.ts";
+import { isPrivateOrLocal } from "../util/ip.ts";
 import { AbortError, SignalingError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 import { withTimeout } from "./wait.ts";
 
 export type LinkState = "connecting" | "up" | "down" | "closed";

@@ -8,7 +8,7 @@
  * a public DNS name that resolves to a private address is not caught here.
  */
 import net from "node:net";
-import { classifyIp } from "../ip.ts";
+import { classifyIp } from "../util/ip.ts";
 
 export const BROKER_SCHEMES = Object.freeze(["mqtt:", "mqtts:", "ws:", "wss:"] as const);
 const DEFAULT_PORT: Record<string, number> = { "mqtt:": 1883, "mqtts:": 8883, "ws:": 80, "wss:": 443 };
@@ -42,7 +42,7 @@ export type BrokerUrlReason =
 
 export type BrokerUrlVerdict = { ok: true; url: string } | { ok: false; reason: BrokerUrlReason };
 
-/** True for an IP literal in a range a peer may not make us dial (anything not public: src/ip.ts classifyIp). */
+/** True for an IP literal in a range a peer may not make us dial (anything not public: src/util/ip.ts classifyIp). */
 export function isPrivateIp(ip: string): boolean {
   return classifyIp(ip) !== "public";
 }

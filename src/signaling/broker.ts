@@ -7,7 +7,7 @@
 import net from "node:net";
 import { Aedes } from "aedes";
 import { InvalidArgumentError, SignalingError } from "../errors.ts";
-import { type Logger, silentLogger } from "../logger.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
 
 export interface BrokerOptions {
   /** Interface to listen on. @default "127.0.0.1" */

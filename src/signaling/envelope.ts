@@ -17,9 +17,9 @@ import {
   randomBytes,
   type KeyObject,
 } from "node:crypto";
-import { type Identity, type NodeId, idFromPublicKey, publicKeyFromId, verifySignature, x25519KeyFromId } from "../identity.ts";
+import { type Identity, type NodeId, idFromPublicKey, publicKeyFromId, verifySignature, x25519KeyFromId } from "../identity/identity.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { type Logger, silentLogger } from "../logger.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
 import type { ReplayCache, ReplayVerdict } from "./replay-cache.ts";
 
 export const ENVELOPE_VERSION = 1;

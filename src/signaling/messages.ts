@@ -3,7 +3,7 @@
  * Pure validators: every body that arrives is untrusted JSON.
  */
 import { InvalidArgumentError, WireError } from "../errors.ts";
-import { base64urlDecode } from "../encoding.ts";
+import { base64urlDecode } from "../util/encoding.ts";
 
 /** Envelope types reserved by the request layer. */
 export const ACK = "ack";

@@ -9,9 +9,9 @@
  */
 import { EventEmitter } from "node:events";
 import { createHash } from "node:crypto";
-import { type NodeId, publicKeyFromId } from "../identity.ts";
+import { type NodeId, publicKeyFromId } from "../identity/identity.ts";
 import { InvalidArgumentError, SignalingError } from "../errors.ts";
-import { type Logger, silentLogger } from "../logger.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
 import { BrokerLink, type LinkState } from "./broker-link.ts";
 import { filterBrokerUrls, parseBrokerUrl } from "./broker-url.ts";
 import { TokenBucket } from "./rate-limit.ts";

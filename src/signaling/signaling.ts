@@ -10,7 +10,7 @@
  * Re-sends go through every broker the peer lists, faster until the ack
  * arrives, until the deadline. Wire format: docs/signaling.md §Requests.
  */
-import { type Identity, type NodeId, isNodeId } from "../identity.ts";
+import { type Identity, type NodeId, isNodeId } from "../identity/identity.ts";
 import {
   AbortError,
   DialError,
@@ -22,7 +22,7 @@ import {
   WireError,
   isP2PError,
 } from "../errors.ts";
-import { type Logger, silentLogger } from "../logger.ts";
+import { type Logger, silentLogger } from "../util/logger.ts";
 import { ENVELOPE_DEFAULTS, type EnvelopeOptions, type SignalMessage, newMessageId, open, recordOpened, seal } from "./envelope.ts";
 import { ReplayCache } from "./replay-cache.ts";
 import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";

@@ -5,10 +5,10 @@
  * losers are aborted and their sockets freed).
  */
 import net from "node:net";
-import type { NodeAddress } from "../src/address.ts";
-import { AbortError, DialError, PeerIdentityError, TimeoutError } from "../src/errors.ts";
-import { classifyIp } from "../src/ip.ts";
-import type { Applicability, DialContext, DialResult, Strategy } from "../src/strategy.ts";
+import type { NodeAddress } from "../identity/address.ts";
+import { AbortError, DialError, PeerIdentityError, TimeoutError } from "../errors.ts";
+import { classifyIp } from "../util/ip.ts";
+import type { Applicability, DialContext, DialResult, Strategy } from "./strategy.ts";
 
 export interface DirectOptions {
   /** Delay before starting the next candidate while one is still pending (ms). @default 250 */

@@ -16,17 +16,17 @@
  * docs/punch.md has the timing, the candidate rules and the lab results.
  */
 import { randomBytes } from "node:crypto";
-import { parseAddress, type NatSummary, type NodeAddress } from "../src/address.ts";
-import { base64urlDecode, base64urlEncode } from "../src/encoding.ts";
-import { DialError, InvalidArgumentError, PunchError, PunchUnsupportedError, RefusedError, TimeoutError } from "../src/errors.ts";
-import { natKindName, punchApplicability } from "../src/punch/applicability.ts";
-import { buildOffer, parseOffer, punchTargets, type PunchOffer } from "../src/punch/candidates.ts";
-import { openPunchPorts, type PunchPorts } from "../src/punch/mappings.ts";
-import { describeReport, runPunch, type RunPunchOptions } from "../src/punch/session.ts";
-import { defaultClock, type SimultaneousOpenReport } from "../src/punch/simultaneous-open.ts";
-import { SynBudget } from "../src/punch/syn-budget.ts";
-import { agreeStart, bestClockSample, proposeStart, toLocalClock, type ClockSample } from "../src/punch/timing.ts";
-import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "../src/strategy.ts";
+import { parseAddress, type NatSummary, type NodeAddress } from "../identity/address.ts";
+import { base64urlDecode, base64urlEncode } from "../util/encoding.ts";
+import { DialError, InvalidArgumentError, PunchError, PunchUnsupportedError, RefusedError, TimeoutError } from "../errors.ts";
+import { natKindName, punchApplicability } from "./punch/applicability.ts";
+import { buildOffer, parseOffer, punchTargets, type PunchOffer } from "./punch/candidates.ts";
+import { openPunchPorts, type PunchPorts } from "./punch/mappings.ts";
+import { describeReport, runPunch, type RunPunchOptions } from "./punch/session.ts";
+import { defaultClock, type SimultaneousOpenReport } from "./punch/simultaneous-open.ts";
+import { SynBudget } from "./punch/syn-budget.ts";
+import { agreeStart, bestClockSample, proposeStart, toLocalClock, type ClockSample } from "./punch/timing.ts";
+import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "./strategy.ts";
 
 /** Signaling request type (and the responder's key). */
 export const PUNCH = "punch";

@@ -10,15 +10,15 @@
  *   pipe "reverse" ◀─────────────────── reply { connected } ────────────────────
  */
 import { randomBytes } from "node:crypto";
-import { parseAddress } from "../src/address.ts";
-import { base64urlEncode } from "../src/encoding.ts";
-import { DialError, RefusedError, SignalingError } from "../src/errors.ts";
-import { parseReverseConnect, REVERSE_CONNECT } from "../src/signaling/messages.ts";
-import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "../src/strategy.ts";
-import type { NodeAddress } from "../src/address.ts";
-import { reachability } from "../src/ranking.ts";
-import { capCandidates } from "../src/dial-policy.ts";
-import { sleeper } from "../src/signaling/wait.ts";
+import { parseAddress } from "../identity/address.ts";
+import { base64urlEncode } from "../util/encoding.ts";
+import { DialError, RefusedError, SignalingError } from "../errors.ts";
+import { parseReverseConnect, REVERSE_CONNECT } from "../signaling/messages.ts";
+import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "./strategy.ts";
+import type { NodeAddress } from "../identity/address.ts";
+import { reachability } from "../connect/ranking.ts";
+import { capCandidates } from "../connect/dial-policy.ts";
+import { sleeper } from "../signaling/wait.ts";
 import { DirectStrategy, directCandidates } from "./direct.ts";
 
 

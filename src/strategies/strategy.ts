@@ -6,10 +6,10 @@
  * also register `responders`: signaling request handlers run on the peer.
  */
 import type { Duplex } from "node:stream";
-import type { NodeAddress } from "./address.ts";
-import type { HandshakeParams, HandshakeResult, HandshakeRole } from "./handshake.ts";
-import type { Identity, NodeId } from "./identity.ts";
-import type { Logger } from "./logger.ts";
+import type { NodeAddress } from "../identity/address.ts";
+import type { HandshakeParams, HandshakeResult, HandshakeRole } from "../session/handshake.ts";
+import type { Identity, NodeId } from "../identity/identity.ts";
+import type { Logger } from "../util/logger.ts";
 
 export type StrategyName = "direct" | "reverse" | "punch" | "turn";
 

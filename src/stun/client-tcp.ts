@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { InvalidArgumentError, StunError } from "../errors.ts";
-import { silentLogger, type Logger } from "../logger.ts";
+import { silentLogger, type Logger } from "../util/logger.ts";
 import { decode, encode, getAttribute, Method, newTransactionId, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "./codec.ts";
 import { StunFramer } from "./framer.ts";
 import { formatAddress, toTransportAddress } from "./ip.ts";

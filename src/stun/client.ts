@@ -1,7 +1,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import { InvalidArgumentError, StunError } from "../errors.ts";
-import { silentLogger, type Logger } from "../logger.ts";
+import { silentLogger, type Logger } from "../util/logger.ts";
 import { decode, encode, Method, newTransactionId, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "./codec.ts";
 import { formatAddress, toTransportAddress } from "./ip.ts";
 import { deadline } from "./wait.ts";

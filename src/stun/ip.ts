@@ -1,9 +1,9 @@
 import net from "node:net";
-import { ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../ip.ts";
+import { ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../util/ip.ts";
 
 /**
  * IP literal <-> bytes for the STUN address attributes, on top of the
- * project's one IPv6 codec (src/ip.ts). Null on anything that is not a plain
+ * project's one IPv6 codec (src/util/ip.ts). Null on anything that is not a plain
  * IPv4 dotted quad or an IPv6 literal (no zone ids).
  */
 export function ipToBytes(ip: string): Uint8Array | null {

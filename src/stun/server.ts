@@ -1,7 +1,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import { InvalidArgumentError } from "../errors.ts";
-import { silentLogger, type Logger } from "../logger.ts";
+import { silentLogger, type Logger } from "../util/logger.ts";
 import { decode, encode, encodingLength, getAttribute, Method, unknownRequiredAttributes, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "./codec.ts";
 import { StunFramer } from "./framer.ts";
 import { toTransportAddress } from "./ip.ts";

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { ADDRESS_PREFIX, ADDRESS_VERSION } from "../src/address.ts";
-import { base32Decode, base32Encode } from "../src/encoding.ts";
+import { ADDRESS_PREFIX, ADDRESS_VERSION } from "../../src/identity/address.ts";
+import { base32Decode, base32Encode } from "../../src/util/encoding.ts";
 import { deadPort, exitWithin, listen, root, run, start } from "./cli-support.ts";
 
 const H = ["--host", "127.0.0.1"];

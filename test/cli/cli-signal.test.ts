@@ -2,8 +2,8 @@
 // command; an unknown node id gets an answer a user can act on. Real brokers on loopback.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Identity } from "../src/identity.ts";
-import { startBroker } from "../src/signaling/broker.ts";
+import { Identity } from "../../src/identity/identity.ts";
+import { startBroker } from "../../src/signaling/broker.ts";
 import { deadPort, exitWithin, listen, run, start } from "./cli-support.ts";
 
 const H = ["--host", "127.0.0.1"];

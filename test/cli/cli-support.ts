@@ -4,7 +4,7 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import { after } from "node:test";
 
-export const root = new URL("..", import.meta.url).pathname;
+export const root = new URL("../..", import.meta.url).pathname;
 export const bin = `${root}bin/p2pnode.js`;
 const children = new Set<ChildProcess>();
 after(() => {

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 
-const root = new URL("..", import.meta.url).pathname;
+const root = new URL("../..", import.meta.url).pathname;
 const bin = `${root}bin/p2pnode.js`;
 const children = new Set<ChildProcess>();
 after(() => {

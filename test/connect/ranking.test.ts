@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UNKNOWN_NAT, type AddressInterface, type NatTypeName, type NodeAddress } from "../src/address.ts";
-import { rankStrategies, reachability } from "../src/ranking.ts";
-import type { StrategyName } from "../src/strategy.ts";
+import { UNKNOWN_NAT, type AddressInterface, type NatTypeName, type NodeAddress } from "../../src/identity/address.ts";
+import { rankStrategies, reachability } from "../../src/connect/ranking.ts";
+import type { StrategyName } from "../../src/strategies/strategy.ts";
 
 function addr(opts: { pub?: string; priv?: string; nat?: NatTypeName; mapped?: boolean; brokers?: boolean }): NodeAddress {
   const nat = { ...UNKNOWN_NAT, type: opts.nat ?? "unknown" };

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { BEHAVIOURS, DELTA_KINDS, encodeAddress, NAT_TYPES, parseAddress, type AddressFields } from "../../src/address.ts";
-import { ipv6FromBytes } from "../../src/ip.ts";
+import { BEHAVIOURS, DELTA_KINDS, encodeAddress, NAT_TYPES, parseAddress, type AddressFields } from "../../src/identity/address.ts";
+import { ipv6FromBytes } from "../../src/util/ip.ts";
 import { ADDRESS_IDENTITY, ADDRESS_NOW, targets } from "../../fuzz/targets/address.ts";
 import { fuzzTargets } from "./targets.ts";
 

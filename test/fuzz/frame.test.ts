@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { decodeBatch, decodeFrame, encodeFrameHeader, FrameType, RecordDecoder } from "../../src/frame.ts";
-import { SecureChannel } from "../../src/secure-channel.ts";
+import { decodeBatch, decodeFrame, encodeFrameHeader, FrameType, RecordDecoder } from "../../src/session/frame.ts";
+import { SecureChannel } from "../../src/session/secure-channel.ts";
 import { targets } from "../../fuzz/targets/frame.ts";
 import { chunkSizes, chunked } from "../../fuzz/harness.ts";
 import { fuzzTargets } from "./targets.ts";

@@ -27,7 +27,7 @@ describe("handshake: bytes a peer sends while accept() is pending", () => {
   // Found with this harness: the Reader concatenated every chunk with no cap (32 MB in 16 KB chunks during an async accept() cost minutes of CPU).
   it("are bounded (the handshake fails or holds at most 64 KiB)", async () => {
     const { Duplex } = await import("node:stream");
-    const { handshake } = await import("../../src/handshake.ts");
+    const { handshake } = await import("../../src/session/handshake.ts");
     const { fixedIdentity } = await import("../../fuzz/keys.ts");
     class End extends Duplex {
       peer?: End;

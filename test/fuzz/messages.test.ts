@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import * as M from "../../src/signaling/messages.ts";
-import { base64urlEncode } from "../../src/encoding.ts";
+import { base64urlEncode } from "../../src/util/encoding.ts";
 import { checkBrokerUrl, filterBrokerUrls } from "../../src/signaling/broker-url.ts";
 import { targets } from "../../fuzz/targets/messages.ts";
 import { fuzzTargets } from "./targets.ts";

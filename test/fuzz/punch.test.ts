@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { decodePreamble, encodePreamble, verifyPreamble } from "../../src/punch/preamble.ts";
-import { OFFER_LIMITS, parseOffer } from "../../src/punch/candidates.ts";
+import { decodePreamble, encodePreamble, verifyPreamble } from "../../src/strategies/punch/preamble.ts";
+import { OFFER_LIMITS, parseOffer } from "../../src/strategies/punch/candidates.ts";
 import { targets } from "../../fuzz/targets/punch.ts";
 import { fuzzTargets } from "./targets.ts";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ADDRESS_PREFIX, MAX_ADDRESS_LENGTH, UNKNOWN_NAT, encodeAddress, newerAddress, parseAddress, type AddressFields, type AddressInterface, type NatSummary } from "../src/address.ts";
-import { base32Decode, base32Encode } from "../src/encoding.ts";
-import { AddressError } from "../src/errors.ts";
-import { Identity } from "../src/identity.ts";
+import { ADDRESS_PREFIX, MAX_ADDRESS_LENGTH, UNKNOWN_NAT, encodeAddress, newerAddress, parseAddress, type AddressFields, type AddressInterface, type NatSummary } from "../../src/identity/address.ts";
+import { base32Decode, base32Encode } from "../../src/util/encoding.ts";
+import { AddressError } from "../../src/errors.ts";
+import { Identity } from "../../src/identity/identity.ts";
 
 // A fixed key: Ed25519 signatures are deterministic, so addresses built from it are fixed vectors.
 const PEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIG3CKuInTgsL5ivJrj/DTQNSptocFGAMqxxZTIrbiBmM\n-----END PRIVATE KEY-----\n";
@@ -12,7 +12,7 @@ const PUB_HEX = "4af3ac8f5f6cd1dc16e96747988d2a356d4c2a356bafedf526b1832dc3c7150
 const EXPIRES = 2_000_000_000; // 2033-05-18
 const NOW = 1_700_000_000_000; // ms
 
-// ---- hand-written TLV builder (the layout of docs/address.md, independent of src/address.ts) ----
+// ---- hand-written TLV builder (the layout of docs/address.md, independent of src/identity/address.ts) ----
 const u16 = (v: number) => Buffer.from([v >> 8, v & 0xff]);
 const u32 = (v: number) => {
   const b = Buffer.alloc(4);

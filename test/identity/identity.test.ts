@@ -4,9 +4,9 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { base32Encode } from "../src/encoding.ts";
-import { IdentityError, InvalidArgumentError } from "../src/errors.ts";
-import { Identity, idFromPublicKey, isNodeId, publicKeyFromId, verifySignature, x25519KeyFromId } from "../src/identity.ts";
+import { base32Encode } from "../../src/util/encoding.ts";
+import { IdentityError, InvalidArgumentError } from "../../src/errors.ts";
+import { Identity, idFromPublicKey, isNodeId, publicKeyFromId, verifySignature, x25519KeyFromId } from "../../src/identity/identity.ts";
 
 describe("node ids", () => {
   it("round-trips a public key through a 52-character lowercase id", () => {

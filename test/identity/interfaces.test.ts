@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { listInterfaces, parseDefaultRoutesV4, parseDefaultRoutesV6, publishedInterfaces } from "../src/interfaces.ts";
+import { listInterfaces, parseDefaultRoutesV4, parseDefaultRoutesV6, publishedInterfaces } from "../../src/identity/interfaces.ts";
 
 // Real /proc/net/route layout: tab-separated with a header and padded trailing blanks.
 const pad = (line: string) => line + " ".repeat(63);

@@ -1,6 +1,6 @@
 /**
  * The NAT lab's fixed topology and address plan (see docs/lab.md for the diagram).
- * Only ranges that src/net-guard.ts allows in lab mode: 203.0.113.0/24 is the
+ * Only ranges that test/support/net-guard.ts allows in lab mode: 203.0.113.0/24 is the
  * "internet", 198.51.100.0/24 holds the sites' routed public prefixes (used in
  * the `open` and `firewall` kinds), 100.64.0.0/10 is the CGNAT link of the
  * double-NAT site, 10.77.0.0/16 holds the LANs.

@@ -6,7 +6,7 @@
  *                                                              send "hi", wait for the echo, close; one JSON line each
  */
 import { startNode } from "../../src/node.ts";
-import type { StrategyName } from "../../src/strategy.ts";
+import type { StrategyName } from "../../src/strategies/strategy.ts";
 
 const [mode, stun, broker, target, count, strategies] = process.argv.slice(2);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");

@@ -13,10 +13,10 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type net from "node:net";
-import { buildOffer, type PunchTarget } from "../../src/punch/candidates.ts";
-import { openPunchPorts, type PunchPorts } from "../../src/punch/mappings.ts";
-import { describeReport, runPunch, type PunchRole } from "../../src/punch/session.ts";
-import type { NatSummary } from "../../src/address.ts";
+import { buildOffer, type PunchTarget } from "../../src/strategies/punch/candidates.ts";
+import { openPunchPorts, type PunchPorts } from "../../src/strategies/punch/mappings.ts";
+import { describeReport, runPunch, type PunchRole } from "../../src/strategies/punch/session.ts";
+import type { NatSummary } from "../../src/identity/address.ts";
 
 const [stun, fifo] = process.argv.slice(2);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");

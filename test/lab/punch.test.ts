@@ -9,7 +9,7 @@
  * learns fresh mappings from our STUN server on srv and punches; this test
  * plays signaling (relays offers and a start time). Every cell of the NAT
  * matrix has its expected result written below, from RFC 4787/5382 reasoning
- * (src/punch/applicability.ts), at 20 ms one-way delay per wan link and again
+ * (src/strategies/punch/applicability.ts), at 20 ms one-way delay per wan link and again
  * at 50 ms with 2 % loss; then port-restricted × port-restricted and full
  * cone × full cone 20 times each.
  */
@@ -19,10 +19,10 @@ import { spawnSync } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { NatSummary } from "../../src/address.ts";
-import { punchApplicability } from "../../src/punch/applicability.ts";
-import { punchTargets, type PunchOffer } from "../../src/punch/candidates.ts";
-import { PUNCH_DEFAULTS } from "../../strategies/punch.ts";
+import type { NatSummary } from "../../src/identity/address.ts";
+import { punchApplicability } from "../../src/strategies/punch/applicability.ts";
+import { punchTargets, type PunchOffer } from "../../src/strategies/punch/candidates.ts";
+import { PUNCH_DEFAULTS } from "../../src/strategies/punch.ts";
 import { Lab, PUBLIC_HOSTS, type NatKind } from "./lab.ts";
 import type { LabProcess } from "./procs.ts";
 import { labSkipReason } from "./require-lab.ts";

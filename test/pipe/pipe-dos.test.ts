@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, it } from "node:test";
-import { FrameError, WireError } from "../src/errors.ts";
-import { decodeBatch, decodeFrame, encodeFrameHeader, FrameFlags, FrameType, MAX_BATCH_FRAMES, RecordDecoder, type Frame } from "../src/frame.ts";
-import { handshake } from "../src/handshake.ts";
-import { Identity } from "../src/identity.ts";
-import type { NodeOptions } from "../src/node.ts";
-import type { Pipe } from "../src/pipe.ts";
-import { loopbackNode, sleep, waitFor } from "./support/nodes.ts";
+import { FrameError, WireError } from "../../src/errors.ts";
+import { decodeBatch, decodeFrame, encodeFrameHeader, FrameFlags, FrameType, MAX_BATCH_FRAMES, RecordDecoder, type Frame } from "../../src/session/frame.ts";
+import { handshake } from "../../src/session/handshake.ts";
+import { Identity } from "../../src/identity/identity.ts";
+import type { NodeOptions } from "../../src/node.ts";
+import type { Pipe } from "../../src/pipe/pipe.ts";
+import { loopbackNode, sleep, waitFor } from "../support/nodes.ts";
 
 const MiB = 1024 * 1024;
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MessageTooLargeError, PipeClosedError, TimeoutError } from "../src/errors.ts";
-import type { Pipe } from "../src/pipe.ts";
-import { loopbackNode, waitFor } from "./support/nodes.ts";
+import { MessageTooLargeError, PipeClosedError, TimeoutError } from "../../src/errors.ts";
+import type { Pipe } from "../../src/pipe/pipe.ts";
+import { loopbackNode, waitFor } from "../support/nodes.ts";
 
 async function pair(serverOpts = {}, clientOpts = {}) {
   const server = await loopbackNode(serverOpts);

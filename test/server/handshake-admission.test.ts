@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import net from "node:net";
 import { afterEach, describe, it } from "node:test";
-import { InvalidArgumentError } from "../src/errors.ts";
-import { decideAdmission, HandshakeAdmission, sourceKey, type AdmissionDecision, type AdmissionState } from "../src/handshake-admission.ts";
-import { handshake } from "../src/handshake.ts";
-import { Identity } from "../src/identity.ts";
-import { Pipe } from "../src/pipe.ts";
-import { loopbackNode, waitFor } from "./support/nodes.ts";
+import { InvalidArgumentError } from "../../src/errors.ts";
+import { decideAdmission, HandshakeAdmission, sourceKey, type AdmissionDecision, type AdmissionState } from "../../src/server/handshake-admission.ts";
+import { handshake } from "../../src/session/handshake.ts";
+import { Identity } from "../../src/identity/identity.ts";
+import { Pipe } from "../../src/pipe/pipe.ts";
+import { loopbackNode, waitFor } from "../support/nodes.ts";
 
 describe("sourceKey", () => {
   const cases: Array<[string | undefined, string | undefined]> = [

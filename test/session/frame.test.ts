@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FrameError, MessageTooLargeError } from "../src/errors.ts";
-import { FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES, RecordDecoder, TAG_LENGTH, decodeBatch, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
+import { FrameError, MessageTooLargeError } from "../../src/errors.ts";
+import { FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES, RecordDecoder, TAG_LENGTH, decodeBatch, decodeFrame, encodeFrameHeader } from "../../src/session/frame.ts";
 
 const MIN = TAG_LENGTH + FRAME_HEADER_LENGTH; // 28: the shortest legal record body
 const h = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");

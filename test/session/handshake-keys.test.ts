@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
-import { handshake } from "../src/handshake.ts";
-import { Identity } from "../src/identity.ts";
+import { handshake } from "../../src/session/handshake.ts";
+import { Identity } from "../../src/identity/identity.ts";
 
 const IDENTITY_POINT = new Uint8Array(32);
 IDENTITY_POINT[0] = 1;

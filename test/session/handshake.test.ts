@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { afterEach, describe, it } from "node:test";
 import { generateKeyPairSync } from "node:crypto";
-import { AbortError, HandshakeError, InvalidArgumentError, PeerIdentityError, RefusedError, TimeoutError } from "../src/errors.ts";
-import { FrameType, RecordDecoder, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
-import { handshake, type HandshakeOptions, type HandshakeResult } from "../src/handshake.ts";
-import { Identity } from "../src/identity.ts";
+import { AbortError, HandshakeError, InvalidArgumentError, PeerIdentityError, RefusedError, TimeoutError } from "../../src/errors.ts";
+import { FrameType, RecordDecoder, decodeFrame, encodeFrameHeader } from "../../src/session/frame.ts";
+import { handshake, type HandshakeOptions, type HandshakeResult } from "../../src/session/handshake.ts";
+import { Identity } from "../../src/identity/identity.ts";
 
 const alice = Identity.generate(); // initiator
 const bob = Identity.generate(); // responder

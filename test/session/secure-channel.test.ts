@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { createCipheriv, hkdfSync } from "node:crypto";
 import net from "node:net";
 import { describe, it } from "node:test";
-import { FrameError, InvalidArgumentError, MessageTooLargeError } from "../src/errors.ts";
-import { FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, decodeFrame, encodeFrameHeader } from "../src/frame.ts";
-import { Pipe } from "../src/pipe.ts";
-import { REKEY_BYTES, REKEY_RECORDS, SecureChannel } from "../src/secure-channel.ts";
+import { FrameError, InvalidArgumentError, MessageTooLargeError } from "../../src/errors.ts";
+import { FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, decodeFrame, encodeFrameHeader } from "../../src/session/frame.ts";
+import { Pipe } from "../../src/pipe/pipe.ts";
+import { REKEY_BYTES, REKEY_RECORDS, SecureChannel } from "../../src/session/secure-channel.ts";
 
 const K1 = Buffer.alloc(32, 0x11);
 const K2 = Buffer.alloc(32, 0x22);

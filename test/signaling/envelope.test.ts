@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Identity } from "../../src/identity.ts";
+import { Identity } from "../../src/identity/identity.ts";
 import {
   ENVELOPE_VERSION,
   MIN_ENVELOPE_BYTES,

@@ -1,7 +1,7 @@
 // Shared setup for the signaling tests: real aedes brokers on 127.0.0.1:0 and real nodes.
 import type { TestContext } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
-import { Identity } from "../../src/identity.ts";
+import { Identity } from "../../src/identity/identity.ts";
 import { startBroker, type RunningBroker } from "../../src/signaling/broker.ts";
 import { Signaling, type SignalingOptions } from "../../src/signaling/signaling.ts";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
-import { Identity } from "../../src/identity.ts";
+import { Identity } from "../../src/identity/identity.ts";
 import { seal } from "../../src/signaling/envelope.ts";
 import { MqttTransport, topicFor } from "../../src/signaling/mqtt-transport.ts";
 import { ReplayCache } from "../../src/signaling/replay-cache.ts";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
-import { Identity } from "../../src/identity.ts";
+import { Identity } from "../../src/identity/identity.ts";
 import { MqttTransport } from "../../src/signaling/mqtt-transport.ts";
 
 test("start() returns once every broker has failed once, with each one's state", { timeout: 30_000 }, async (t) => {

@@ -3,8 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { Identity, publicKeyFromId } from "../../src/identity.ts";
-import type { Logger } from "../../src/logger.ts";
+import { Identity, publicKeyFromId } from "../../src/identity/identity.ts";
+import type { Logger } from "../../src/util/logger.ts";
 import { BODY_JSON, ENVELOPE_VERSION, encodeFields, encryptTo, seal, signatureDigest } from "../../src/signaling/envelope.ts";
 import { topicFor } from "../../src/signaling/mqtt-transport.ts";
 import { broker, node, rawClient, until } from "./helpers.ts";

@@ -1,8 +1,8 @@
 // connect() to an address someone handed us: which of its endpoints we dial (issue 9 item 6).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UNKNOWN_NAT, type NodeAddress } from "../src/address.ts";
-import { directCandidates, MAX_DIRECT_CANDIDATES } from "../strategies/direct.ts";
+import { UNKNOWN_NAT, type NodeAddress } from "../../src/identity/address.ts";
+import { directCandidates, MAX_DIRECT_CANDIDATES } from "../../src/strategies/direct.ts";
 
 const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
 function addr(pub: string[], priv: string[], v6: string[] = [], port = 4000, mappedPort?: number): NodeAddress {

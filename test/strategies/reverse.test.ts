@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { encodeAddress } from "../src/address.ts";
-import { ConnectError, DialError, PeerIdentityError, RefusedError } from "../src/errors.ts";
-import { Identity } from "../src/identity.ts";
-import type { Pipe } from "../src/pipe.ts";
-import { startBroker } from "../src/signaling/broker.ts";
-import { Signaling } from "../src/signaling/signaling.ts";
+import { encodeAddress } from "../../src/identity/address.ts";
+import { ConnectError, DialError, PeerIdentityError, RefusedError } from "../../src/errors.ts";
+import { Identity } from "../../src/identity/identity.ts";
+import type { Pipe } from "../../src/pipe/pipe.ts";
+import { startBroker } from "../../src/signaling/broker.ts";
+import { Signaling } from "../../src/signaling/signaling.ts";
 import net from "node:net";
-import { parseAddress, UNKNOWN_NAT, type NodeAddress } from "../src/address.ts";
-import { mayDialFor } from "../src/dial-policy.ts";
-import { silentLogger } from "../src/logger.ts";
-import { ReverseStrategy } from "../strategies/reverse.ts";
-import { loopbackNode } from "./support/nodes.ts";
+import { parseAddress, UNKNOWN_NAT, type NodeAddress } from "../../src/identity/address.ts";
+import { mayDialFor } from "../../src/connect/dial-policy.ts";
+import { silentLogger } from "../../src/util/logger.ts";
+import { ReverseStrategy } from "../../src/strategies/reverse.ts";
+import { loopbackNode } from "../support/nodes.ts";
 
 let broker: Awaited<ReturnType<typeof startBroker>>;
 before(async () => {

@@ -1,3 +1,3 @@
 // Loaded with --import before every test file: no test may reach beyond loopback (or its own lab).
-import { installNetGuardFromEnv } from "../../src/net-guard.ts";
+import { installNetGuardFromEnv } from "./net-guard.ts";
 installNetGuardFromEnv();

@@ -3,8 +3,8 @@ import dgram from "node:dgram";
 import dns from "node:dns";
 import net from "node:net";
 import { describe, it } from "node:test";
-import { NetworkGuardError } from "../src/errors.ts";
-import { isAllowedTarget, netGuardMode, type GuardMode } from "../src/net-guard.ts";
+import { NetworkGuardError } from "../../src/errors.ts";
+import { isAllowedTarget, netGuardMode, type GuardMode } from "./net-guard.ts";
 
 // TEST-NET-1 (RFC 5737): must never actually be contacted.
 const TEST_NET = "192.0.2.1";

@@ -1,7 +1,7 @@
 import dgram from "node:dgram";
 import dns from "node:dns";
 import net from "node:net";
-import { NetworkGuardError } from "./errors.ts";
+import { NetworkGuardError } from "../../src/errors.ts";
 
 /**
  * The network guard: in tests, demos and benchmarks, any socket aimed outside

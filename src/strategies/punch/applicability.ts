@@ -8,7 +8,7 @@
  * A random allocator (APDM + random ports) leaves nothing to aim at: the peer's
  * SYN would have to hit the one port the NAT picks for that 5-tuple.
  */
-import type { NatSummary } from "../address.ts";
+import type { NatSummary } from "../../identity/address.ts";
 import type { Applicability } from "../strategy.ts";
 
 /** How a side's NAT allocates the public endpoint of the punch's SYN. */

@@ -5,10 +5,10 @@
  * keeps the NAT's mapping (and, on cone NATs, the learnt port) alive.
  */
 import { lookup } from "node:dns/promises";
-import { PunchError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
-import { StunTcpConnection } from "../stun/client-tcp.ts";
-import { parseStunUri } from "../stun/uri.ts";
+import { PunchError } from "../../errors.ts";
+import type { Logger } from "../../util/logger.ts";
+import { StunTcpConnection } from "../../stun/client-tcp.ts";
+import { parseStunUri } from "../../stun/uri.ts";
 import type { PunchMapping } from "./candidates.ts";
 
 export interface PunchPorts {

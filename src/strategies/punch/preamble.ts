@@ -19,7 +19,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { AbortError, PunchError } from "../errors.ts";
+import { AbortError, PunchError } from "../../errors.ts";
 
 export const PREAMBLE_LENGTH = 29;
 export const PROOF_LENGTH = 16;

@@ -6,7 +6,7 @@
  * is freed before this resolves or rejects.
  */
 import type net from "node:net";
-import { AbortError, PunchError } from "../errors.ts";
+import { AbortError, PunchError } from "../../errors.ts";
 import { PreambleKind, encodePreamble, readPreamble, verifyPreamble } from "./preamble.ts";
 import { simultaneousOpen, type ConnectInfo, type SimultaneousOpenOptions, type SimultaneousOpenReport } from "./simultaneous-open.ts";
 

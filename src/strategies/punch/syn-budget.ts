@@ -15,7 +15,7 @@
  * bucket — the one under attack — is the last to be forgotten, and forgetting
  * any bucket grants that IP at most what a full bucket would.
  */
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../../errors.ts";
 
 export interface SynBudgetOptions {
   /** SYNs one destination IP may receive at once (bucket size). */

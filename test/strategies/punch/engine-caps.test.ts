@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
-import type { PunchTarget } from "../../src/punch/candidates.ts";
-import { simultaneousOpen } from "../../src/punch/simultaneous-open.ts";
-import { SynBudget } from "../../src/punch/syn-budget.ts";
+import type { PunchTarget } from "../../../src/strategies/punch/candidates.ts";
+import { simultaneousOpen } from "../../../src/strategies/punch/simultaneous-open.ts";
+import { SynBudget } from "../../../src/strategies/punch/syn-budget.ts";
 import { closedPorts } from "./harness.ts";
 
 const now = () => performance.timeOrigin + performance.now();

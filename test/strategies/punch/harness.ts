@@ -6,12 +6,12 @@
  * and closed loopback ports to aim at.
  */
 import net from "node:net";
-import { encodeAddress, parseAddress, type AddressInterface, type NatSummary, type NodeAddress } from "../../src/address.ts";
-import { Identity } from "../../src/identity.ts";
-import { silentLogger, type Logger } from "../../src/logger.ts";
-import type { Endpoint } from "../../src/punch/candidates.ts";
-import type { ResponderContext } from "../../src/strategy.ts";
-import { StunServer } from "../../src/stun/server.ts";
+import { encodeAddress, parseAddress, type AddressInterface, type NatSummary, type NodeAddress } from "../../../src/identity/address.ts";
+import { Identity } from "../../../src/identity/identity.ts";
+import { silentLogger, type Logger } from "../../../src/util/logger.ts";
+import type { Endpoint } from "../../../src/strategies/punch/candidates.ts";
+import type { ResponderContext } from "../../../src/strategies/strategy.ts";
+import { StunServer } from "../../../src/stun/server.ts";
 
 export const FULL_CONE: NatSummary = { type: "full-cone", mapping: "endpoint-independent", filtering: "endpoint-independent", delta: { kind: "preserving", step: 0 } };
 

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { describe, test } from "node:test";
-import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble, verifyPreamble } from "../../src/punch/preamble.ts";
-import { runPunch } from "../../src/punch/session.ts";
+import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble, verifyPreamble } from "../../../src/strategies/punch/preamble.ts";
+import { runPunch } from "../../../src/strategies/punch/session.ts";
 import { closedPorts } from "./harness.ts";
 
 const now = () => performance.timeOrigin + performance.now();

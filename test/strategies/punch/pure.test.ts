@@ -1,12 +1,12 @@
 // Pure parts of TCP hole punching: which NAT pairs punch, candidates, start-time arithmetic, preamble codec.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { NatSummary } from "../../src/address.ts";
-import { buildOffer, parseOffer, punchTargets } from "../../src/punch/candidates.ts";
-import { punchApplicability } from "../../src/punch/applicability.ts";
+import type { NatSummary } from "../../../src/identity/address.ts";
+import { buildOffer, parseOffer, punchTargets } from "../../../src/strategies/punch/candidates.ts";
+import { punchApplicability } from "../../../src/strategies/punch/applicability.ts";
 import { PassThrough } from "node:stream";
-import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble, preambleProof, readPreamble, verifyPreamble } from "../../src/punch/preamble.ts";
-import { agreeStart, bestClockSample, proposeStart, toLocalClock } from "../../src/punch/timing.ts";
+import { PREAMBLE_LENGTH, PreambleKind, decodePreamble, encodePreamble, preambleProof, readPreamble, verifyPreamble } from "../../../src/strategies/punch/preamble.ts";
+import { agreeStart, bestClockSample, proposeStart, toLocalClock } from "../../../src/strategies/punch/timing.ts";
 
 const EIM = "endpoint-independent";
 const APD = "address-and-port-dependent";
@@ -68,7 +68,13 @@ describe("candidates", () => {
     assert.deepEqual(o.lan, [{ ip: "10.77.1.11", port: 40001 }, { ip: "10.77.1.11", port: 40002 }]);
   });
   test("a step of 2 and a preserving cone", () => {
-    assert.deepEqual(buildOffer({ mappings, nat: nat("symmetric", "sequential", 2), lanIps: [], predict: 2 }).predicted.map((e) => e.port), [20013, 20015]);
+    // Fresh mappings 20010 → 20011 measure step 1: those predictions first, discovery's step 2 after.
+    assert.deepEqual(buildOffer({ mappings, nat: nat("symmetric", "sequential", 2), lanIps: [], predict: 2 }).predicted.map((e) => e.port), [20012, 20013, 20015]);
+    // Fresh mappings that really step by 2 keep step 2 alone.
+    const by2 = [mappings[0], { localPort: 40002, mapped: { ip: "203.0.113.101", port: 20012 } }];
+    assert.deepEqual(buildOffer({ mappings: by2, nat: nat("symmetric", "sequential", 2), lanIps: [], predict: 2 }).predicted.map((e) => e.port), [20014, 20016]);
+    // One fresh mapping: step 1 first (discovery's step may count interleaved flows), then discovery's.
+    assert.deepEqual(buildOffer({ mappings: [mappings[0]], nat: nat("symmetric", "sequential", 2), lanIps: [], predict: 3 }).predicted.map((e) => e.port), [20011, 20012, 20013, 20014, 20016]);
     assert.deepEqual(buildOffer({ mappings, nat: KINDS["port-restricted"], lanIps: [] }).predicted, []);
   });
   test("LAN endpoints are dialled only behind the same public IP", () => {

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { describe, test } from "node:test";
-import { runPunch } from "../../src/punch/session.ts";
-import { simultaneousOpen } from "../../src/punch/simultaneous-open.ts";
+import { runPunch } from "../../../src/strategies/punch/session.ts";
+import { simultaneousOpen } from "../../../src/strategies/punch/simultaneous-open.ts";
 
 /** A free loopback port (bound and released). */
 async function freePort(): Promise<number> {

@@ -4,11 +4,11 @@
 // requester's address lists 127.0.0.1 as its own IP, as an attacker can write of any IP.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Identity } from "../../src/identity.ts";
-import { silentLogger } from "../../src/logger.ts";
-import type { Endpoint } from "../../src/punch/candidates.ts";
-import type { DialContext } from "../../src/strategy.ts";
-import { PUNCH, PUNCH_DEFAULTS, PunchStrategy } from "../../strategies/punch.ts";
+import { Identity } from "../../../src/identity/identity.ts";
+import { silentLogger } from "../../../src/util/logger.ts";
+import type { Endpoint } from "../../../src/strategies/punch/candidates.ts";
+import type { DialContext } from "../../../src/strategies/strategy.ts";
+import { PUNCH, PUNCH_DEFAULTS, PunchStrategy } from "../../../src/strategies/punch.ts";
 import { closedPorts, punchRequest, responderHarness, signedAddress, type Harness } from "./harness.ts";
 
 const now = () => performance.timeOrigin + performance.now();

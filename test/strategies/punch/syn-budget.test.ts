@@ -1,7 +1,7 @@
 // The per-destination-IP SYN budget (pure: the clock is passed in), as a table of steps.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { SynBudget, type SynBudgetOptions } from "../../src/punch/syn-budget.ts";
+import { SynBudget, type SynBudgetOptions } from "../../../src/strategies/punch/syn-budget.ts";
 
 /** One step: at `now` ms, try `take` SYNs toward `ip`; `granted` of them must pass. */
 type Step = { now: number; ip: string; take: number; granted: number; size?: number };
