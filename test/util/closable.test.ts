@@ -9,11 +9,11 @@ class Thing extends Closable {
   constructor() {
     super("thing");
   }
-  protected async onClose(): Promise<void> {
+  protected override async onClose(): Promise<void> {
     this.calls.push("close");
     await new Promise<void>((r) => (this.release = r));
   }
-  protected async onDestroy(err?: Error): Promise<void> {
+  protected override async onDestroy(err?: Error): Promise<void> {
     this.calls.push(`destroy:${err?.message ?? "-"}`);
   }
 }
