@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import type { NodeAddress } from "../identity/address.ts";
 import type { HandshakeParams, HandshakeResult, HandshakeRole } from "../session/handshake.ts";
 import type { Identity, NodeId } from "../identity/identity.ts";
+import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 
 export type StrategyName = "direct" | "reverse" | "punch" | "turn";
@@ -27,6 +28,9 @@ export interface DialContext {
   local: NodeAddress;
   remote: NodeAddress;
   logger: Logger;
+  /** The node's clock and timers (fake in tests). @default the system's */
+  clock?: Clock;
+  timers?: Timers;
   /** STUN servers the node is configured with (stun: URIs). */
   stun: string[];
   /** Present when both nodes share signaling (we are configured and the peer lists brokers). */
@@ -69,6 +73,9 @@ export interface ResponderContext {
   /** STUN servers the node is configured with. */
   stun: string[];
   logger: Logger;
+  /** The node's clock and timers (fake in tests). @default the system's */
+  clock?: Clock;
+  timers?: Timers;
   /** Handshake on a stream we obtained for `peer` (its identity is checked). */
   secure(stream: Duplex, role: HandshakeRole, peer: NodeId, signal: AbortSignal, extra?: Partial<HandshakeParams>): Promise<HandshakeResult>;
   /** Turns an authenticated session into a Pipe the peer opened (node callbacks apply; 'pipe' event). */
