@@ -66,6 +66,12 @@ export class StunError extends def("P2P_ERR_STUN") {}
 export class SignalingError extends def("P2P_ERR_SIGNALING") {}
 /** The peer refused the request (access control or rate limit). */
 export class RefusedError extends def("P2P_ERR_REFUSED") {}
+/**
+ * A peer (or a server acting for one) sent something malformed: a bad
+ * request body, offer or reply. Not InvalidArgumentError, which is for the
+ * caller's own arguments.
+ */
+export class ProtocolError extends def("P2P_ERR_PROTOCOL") {}
 
 /** Wire error codes carried inside frames and signaling replies (not JS errors). */
 export enum WireError {
