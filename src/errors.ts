@@ -66,6 +66,36 @@ export class StunError extends def("P2P_ERR_STUN") {}
 export class SignalingError extends def("P2P_ERR_SIGNALING") {}
 /** The peer refused the request (access control or rate limit). */
 export class RefusedError extends def("P2P_ERR_REFUSED") {}
+/** Why a TURN server turned us down (RFC 8656 §6.4 / §20 error codes, or silence). */
+export type TurnFailure =
+  | "wrong-credentials" // 401 after we sent credentials
+  | "forbidden" // 403
+  | "allocation-mismatch" // 437
+  | "wrong-credentials-for-allocation" // 441
+  | "unsupported-transport" // 442
+  | "quota" // 486: allocation quota reached
+  | "capacity" // 508: insufficient capacity
+  | "timeout" // no answer within the retransmission schedule
+  | "protocol" // an answer we cannot use (no relayed address, bad integrity…)
+  | "closed" // the connection to the server ended
+  | "error"; // any other error code
+
+/**
+ * A TURN server refused or failed a request. `server` is the server's URI
+ * (never credentials), `status` the STUN error code when there was one.
+ */
+export class TurnError extends def("P2P_ERR_TURN") {
+  readonly server: string;
+  readonly reason: TurnFailure;
+  readonly status?: number;
+  constructor(message: string, o: { server: string; reason: TurnFailure; status?: number; cause?: unknown }) {
+    super(message, { cause: o.cause });
+    this.server = o.server;
+    this.reason = o.reason;
+    this.status = o.status;
+  }
+}
+
 /**
  * A peer (or a server acting for one) sent something malformed: a bad
  * request body, offer or reply. Not InvalidArgumentError, which is for the

@@ -1,0 +1,112 @@
+/** The TURN client against a real coturn on loopback, over UDP and TCP to the server. */
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { once } from "node:events";
+import { before, describe, test } from "node:test";
+import { TurnError } from "../../src/errors.ts";
+import type { TransportAddress } from "../../src/stun/codec.ts";
+import { TurnClient } from "../../src/turn/client.ts";
+import { FakeTime } from "../../src/util/clock.ts";
+import { parseTurnServers } from "../../src/turn/uri.ts";
+import { startCoturn, type LoopbackCoturn } from "../support/coturn.ts";
+
+let coturn: LoopbackCoturn;
+before(async () => {
+  coturn = await startCoturn();
+});
+
+function server(transport: "udp" | "tcp", credential = coturn.password) {
+  return parseTurnServers([{ urls: `turn:127.0.0.1:${coturn.port}?transport=${transport}`, username: coturn.username, credential }])[0];
+}
+
+async function udpPeer(): Promise<{ sock: dgram.Socket; addr: TransportAddress; next(): Promise<{ data: Buffer; from: dgram.RemoteInfo }> }> {
+  const sock = dgram.createSocket("udp4");
+  await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+  const addr = { family: 4 as const, address: "127.0.0.1", port: sock.address().port };
+  return { sock, addr, next: async () => { const [data, from] = await once(sock, "message"); return { data, from }; } };
+}
+
+for (const transport of ["udp", "tcp"] as const) {
+  describe(`TURN client over ${transport} to coturn`, () => {
+    test("allocates a relayed address; data flows both ways by Send/Data indications, then on a bound channel", async () => {
+      const c = await TurnClient.allocate({ server: server(transport) });
+      const peer = await udpPeer();
+      try {
+        assert.equal(c.relayed.address, "127.0.0.1");
+        assert.ok(c.lifetime > 0 && c.lifetime <= 600, `lifetime ${c.lifetime}`);
+        await c.permit("127.0.0.1");
+        // client → peer, Send indication
+        const got1 = peer.next();
+        c.send(peer.addr, Buffer.from("via send"));
+        const m1 = await got1;
+        assert.equal(m1.data.toString(), "via send");
+        assert.equal(m1.from.port, c.relayed.port, "the peer sees the relayed address");
+        // peer → client, Data indication
+        const in1 = once(c, "data");
+        peer.sock.send("via data", c.relayed.port, c.relayed.address);
+        const [from1, data1] = await in1;
+        assert.deepEqual([from1.port, Buffer.from(data1).toString()], [peer.addr.port, "via data"]);
+        // channel both ways (ChannelData; padded on TCP)
+        const ch = await c.bindChannel(peer.addr);
+        assert.ok(ch >= 0x4000 && ch <= 0x4fff);
+        const got2 = peer.next();
+        c.send(peer.addr, Buffer.from("odd"));
+        assert.equal((await got2).data.toString(), "odd");
+        const in2 = once(c, "data");
+        peer.sock.send("chan", c.relayed.port, c.relayed.address);
+        assert.equal(Buffer.from((await in2)[1]).toString(), "chan");
+        assert.ok(c.stats.allocateRequests === 2, "one 401 challenge, then the authenticated Allocate");
+      } finally {
+        peer.sock.close();
+        const closed = once(c, "close");
+        await c.close();
+        assert.deepEqual(await closed, [undefined], "a close we asked for has no error");
+      }
+    });
+
+    test("wrong credentials: a TurnError that names the server and says so, without the secret", async () => {
+      const err = await TurnClient.allocate({ server: server(transport, "not-the-password") }).then(() => undefined, (e) => e);
+      assert.ok(err instanceof TurnError, String(err));
+      assert.equal(err.reason, "wrong-credentials");
+      assert.equal(err.status, 401);
+      assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${coturn.port}`));
+      assert.doesNotMatch(err.message, /not-the-password|test-only-secret/);
+    });
+  });
+}
+
+test("a TURN server that does not answer: TurnError 'timeout' after five sends on the bounded schedule (fake time)", async () => {
+  const silent = dgram.createSocket("udp4");
+  await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
+  try {
+    const s = parseTurnServers([{ urls: `turn:127.0.0.1:${silent.address().port}`, username: "u", credential: "p" }])[0];
+    const t = new FakeTime();
+    let sends = 0;
+    silent.on("message", () => sends++);
+    const first = once(silent, "message");
+    const p = TurnClient.allocate({ server: s, timeout: 20_000, timers: t }).then(() => undefined, (e) => e);
+    await first;
+    for (const [at, expected] of [[249, 1], [250, 2], [750, 3], [1750, 4], [3750, 5]] as const) {
+      await t.advance(at - (t.now() - start));
+      await until(() => sends >= expected);
+      assert.equal(sends, expected, `sends by ${at} ms`);
+    }
+    await t.advance(7750 - (t.now() - start) - 1);
+    assert.equal(await Promise.race([p, Promise.resolve("pending")]), "pending", "still waiting 1 ms before the end");
+    await t.advance(1);
+    const err = await p;
+    assert.ok(err instanceof TurnError, String(err));
+    assert.equal(err.reason, "timeout");
+    assert.equal(sends, 5);
+    assert.equal(t.pending, 0, "no timer left behind");
+  } finally {
+    silent.close();
+  }
+});
+
+const start = new FakeTime().now();
+
+/** Waits (real time, a few ms at most) until the datagrams sent so far have arrived. */
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+}
