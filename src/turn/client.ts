@@ -9,6 +9,7 @@
  */
 import { lookup } from "node:dns/promises";
 import { EventEmitter } from "node:events";
+import type net from "node:net";
 import { TurnError, type TurnFailure } from "../errors.ts";
 import { getAttribute, longTermKey, Method, Protocol, verifyIntegrity, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "../stun/codec.ts";
 import { formatAddress } from "../stun/ip.ts";
@@ -18,6 +19,7 @@ import { deadline } from "../util/deadline.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
 import { decodeChannelData, encodeChannelData, looksLikeChannelData, MAX_CHANNEL, MIN_CHANNEL } from "./channel-data.ts";
 import { openLink, type TurnLink } from "./link.ts";
+import { bindConnection } from "./tcp-relay.ts";
 import { Transactions, tryDecode } from "./transactions.ts";
 import type { TurnServer, TurnUri } from "./uri.ts";
 
@@ -45,6 +47,8 @@ export interface TurnClientOptions {
 export interface TurnClientEvents {
   /** Data relayed from `peer` (ChannelData or a Data indication). */
   data: [peer: TransportAddress, data: Uint8Array];
+  /** A peer connected to our TCP relayed address (RFC 6062): acceptConnection(id) takes it. */
+  connection: [attempt: { connectionId: number; peer: TransportAddress }];
   /** The allocation ended: closed by us, lost (refresh failed) or the link broke. */
   close: [err?: Error];
 }
@@ -66,6 +70,8 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
   lifetime = 0;
   readonly stats = { allocateRequests: 0, refreshes: 0, unmatched: 0, garbage: 0 };
   readonly #server: TurnServer;
+  readonly #uri: TurnUri;
+  readonly #serverAddr: TransportAddress;
   readonly #link: TurnLink;
   readonly #tx: Transactions;
   readonly #timers: Timers;
@@ -81,9 +87,11 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
   #nextChannel = MIN_CHANNEL;
   #ended = false;
 
-  private constructor(server: TurnServer, link: TurnLink, label: string, timers: Timers, log: Logger) {
+  private constructor(server: TurnServer, uri: TurnUri, serverAddr: TransportAddress, link: TurnLink, label: string, timers: Timers, log: Logger) {
     super();
     this.#server = server;
+    this.#uri = uri;
+    this.#serverAddr = serverAddr;
     this.#link = link;
     this.label = label;
     this.#timers = timers;
@@ -108,7 +116,8 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
       const address = uri.family === 0 ? (await lookup(uri.host, { family: 0 })).address : uri.host;
       const server = { family: (address.includes(":") ? 6 : 4) as 4 | 6, address, port: uri.port };
       const link = await openLink({ server, transport: uri.transport, servername: uri.family === 0 ? uri.host : undefined, label: uri.uri, signal: d.signal, timeout: d.remaining() });
-      client = new TurnClient(o.server, link, uri.uri, timers, (o.logger ?? silentLogger).child("turn"));
+      client = new TurnClient(o.server, uri, server, link, uri.uri, timers, (o.logger ?? silentLogger).child("turn"));
+      if (o.relay === "tcp" && !link.reliable) throw new TurnError(`TURN ${uri.uri}: a TCP allocation needs a TCP or TLS connection to the server (RFC 6062); use ?transport=tcp or turns:`, { server: uri.uri, reason: "unsupported-transport" });
       await client.#allocate(o.relay ?? "udp", o.lifetime ?? DEFAULT_LIFETIME_S, d.signal);
       return client;
     } catch (err) {
@@ -190,6 +199,27 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
     const ch = this.#channels.get(key(peer));
     if (ch) this.#link.send(encodeChannelData(ch.number, data, this.#link.reliable));
     else this.#tx.indication(Method.SEND, [{ type: "XOR-PEER-ADDRESS", value: peer }, { type: "DATA", value: data }]);
+  }
+
+  /**
+   * Takes the peer connection a "connection" event announced (RFC 6062
+   * ConnectionBind on a new connection to the server) and returns it as a
+   * plain socket to that peer. Must follow within 30 s of the event.
+   */
+  acceptConnection(connectionId: number, o: { signal?: AbortSignal; timeout?: number } = {}): Promise<net.Socket> {
+    if (!this.#key) return Promise.reject(this.#fail("protocol", "has no credentials state for ConnectionBind"));
+    return bindConnection({
+      server: this.#serverAddr,
+      transport: this.#uri.transport === "tls" ? "tls" : "tcp",
+      servername: this.#uri.family === 0 ? this.#uri.host : undefined,
+      label: this.label,
+      connectionId,
+      auth: () => ({ username: this.#server.username, realm: this.#realm!, nonce: this.#nonce!, key: this.#key! }),
+      onNonce: (n) => (this.#nonce = n),
+      signal: o.signal ? AbortSignal.any([o.signal, this.#life.lifetime]) : this.#life.lifetime,
+      timeout: o.timeout ?? 10_000,
+      timers: this.#timers,
+    });
   }
 
   /** Deallocates (Refresh with lifetime 0, best effort) and closes the link. Memoized; never rejects. */
@@ -288,6 +318,13 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
       return;
     }
     if (this.#tx.settle(msg)) return;
+    if (msg.class === "indication" && msg.method === Method.CONNECTION_ATTEMPT) {
+      const connectionId = getAttribute(msg, "CONNECTION-ID");
+      const peer = getAttribute(msg, "XOR-PEER-ADDRESS");
+      if (connectionId !== undefined && peer) this.emit("connection", { connectionId, peer });
+      else this.stats.garbage++;
+      return;
+    }
     if (msg.class === "indication" && msg.method === Method.DATA) {
       const peer = getAttribute(msg, "XOR-PEER-ADDRESS");
       const data = getAttribute(msg, "DATA");

@@ -1,6 +1,7 @@
 /** The TURN client against a real coturn on loopback, over UDP and TCP to the server. */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
+import net from "node:net";
 import { once } from "node:events";
 import { before, describe, test } from "node:test";
 import { TurnError } from "../../src/errors.ts";
@@ -110,3 +111,39 @@ const start = new FakeTime().now();
 async function until(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
 }
+
+describe("RFC 6062 TCP allocation on coturn", () => {
+  test("a peer dials the TCP relayed address; ConnectionBind gives a plain socket that carries bytes both ways, early bytes included", async () => {
+    const c = await TurnClient.allocate({ server: server("tcp"), relay: "tcp" });
+    try {
+      await c.permit("127.0.0.1");
+      const attempt = once(c, "connection");
+      const peer = net.connect(c.relayed.port, c.relayed.address);
+      await once(peer, "connect");
+      peer.write("early bytes|");
+      const [{ connectionId, peer: from }] = await attempt;
+      assert.equal(from.port, peer.localPort, "the attempt names the peer's address");
+      const sock = await c.acceptConnection(connectionId);
+      let got = "";
+      sock.setEncoding("utf8").on("data", (d: string) => (got += d));
+      peer.write("later");
+      const back = once(peer, "data");
+      sock.write("from the allocating side");
+      assert.equal(String((await back)[0]), "from the allocating side");
+      for (let i = 0; i < 200 && got !== "early bytes|later"; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(got, "early bytes|later");
+      peer.on("error", () => {});
+      sock.on("error", () => {});
+      peer.end();
+      sock.end();
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("a TCP allocation over a UDP link is refused up front: RFC 6062 needs TCP to the server", async () => {
+    const err = await TurnClient.allocate({ server: server("udp"), relay: "tcp" }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof TurnError);
+    assert.equal(err.reason, "unsupported-transport");
+  });
+});
