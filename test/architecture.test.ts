@@ -13,16 +13,17 @@ const src = join(root, "src");
 
 /** Each module group and the groups it may import (besides itself). Keep in step with docs/architecture.md. */
 export const LAYERS: Record<string, readonly string[]> = {
-  cli: ["facade", "connect", "server", "strategies", "turn", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
-  facade: ["connect", "server", "strategies", "turn", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
-  connect: ["strategies", "turn", "pipe", "session", "signaling", "nat", "stun", "identity", "util"],
+  cli: ["facade", "connect", "server", "strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
+  facade: ["connect", "server", "strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
+  connect: ["strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "stun", "identity", "util"],
   server: ["strategies", "pipe", "session", "identity", "util"],
-  strategies: ["turn", "pipe", "session", "signaling", "nat", "stun", "identity", "util"],
+  strategies: ["turn", "rudp", "pipe", "session", "signaling", "nat", "stun", "identity", "util"],
   pipe: ["session", "identity", "util"],
   session: ["identity", "util"],
   signaling: ["identity", "util"],
   portmap: ["nat", "stun", "identity", "util"],
   turn: ["stun", "identity", "util"],
+  rudp: ["pipe", "util"],
   nat: ["stun", "identity", "util"],
   stun: ["util"],
   identity: ["util"],
