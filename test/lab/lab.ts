@@ -338,9 +338,10 @@ export class Lab {
   }
 
   /** Runs a command to completion inside `host`'s namespace. Never rejects on exit status. */
-  exec(host: string, cmd: string | string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  exec(host: string, cmd: string | string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
     const argv = typeof cmd === "string" ? ["sh", "-c", cmd] : cmd;
-    return run("ip", ["netns", "exec", this.#check(host), ...argv], { allowFail: true, env: { ...process.env, P2PNODE_NET_GUARD: "lab" }, ...opts });
+    const { env, ...rest } = opts;
+    return run("ip", ["netns", "exec", this.#check(host), ...argv], { allowFail: true, ...rest, env: { ...process.env, ...env, P2PNODE_NET_GUARD: "lab" } });
   }
 
   /** Runs probe.py in `host` and returns its last JSON line. */

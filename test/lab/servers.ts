@@ -55,6 +55,9 @@ export async function startCoturn(lab: Lab): Promise<Coturn> {
   writeFileSync(conf, [
     `listening-ip=${host}`,
     `listening-ip=${altHost}`,
+    // Relayed addresses on the primary IP, the host the lab's turn: URIs name: a peer dials a
+    // relayed address only if its IP is one of the relays the requester's address lists.
+    `relay-ip=${host}`,
     `listening-port=${PORTS.stun}`,
     // With two listening IPs, the alternate port turns on RFC 5780 (CHANGE-REQUEST, OTHER-ADDRESS).
     `alt-listening-port=${PORTS.stun + 1}`,

@@ -1,0 +1,56 @@
+/**
+ * Lab fixture: a real node with the TURN strategy, for test/lab/turn.test.ts.
+ *
+ *   turn-node.ts listen  STUN BROKER                        → {"event":"ready","addr",…}; answers each message with its sha256
+ *   turn-node.ts connect STUN BROKER ADDR TURN_URI RELAY MIB → connect (turn only), send MIB MiB, check the hash; one JSON line
+ *
+ * TURN credentials come from the environment (P2PNODE_TURN_USER / P2PNODE_TURN_PASS), never argv.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { startNode } from "../../src/node.ts";
+import { defaultStrategies } from "../../src/strategies/index.ts";
+import { TurnStrategy } from "../../src/strategies/turn.ts";
+
+const [mode, stun, broker, target, turnUri, relay, mib] = process.argv.slice(2);
+const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
+const servers = turnUri ? [{ urls: turnUri, username: process.env.P2PNODE_TURN_USER ?? "", credential: process.env.P2PNODE_TURN_PASS ?? "" }] : [];
+const turn = new TurnStrategy({ servers, relay: (relay as "tcp" | "udp") ?? "auto" });
+const node = await startNode({
+  stun: [stun],
+  signaling: [broker],
+  discoveryTimeout: 4000,
+  discoveryWait: 4000,
+  portMapping: false,
+  turn: turn.relayUris,
+  strategies: [...defaultStrategies(), turn],
+});
+await node.natReady();
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+if (mode === "listen") {
+  node.onMessage(async (msg, pipe) => void (await pipe.send(msg.isText ? msg.text : sha(msg.data))));
+  node.on("pipe", (pipe) => out({ event: "pipe", strategy: pipe.strategy }));
+  out({ event: "ready", addr: node.addr, nat: node.nat?.tcp?.natType });
+  process.on("SIGTERM", () => void node.close().then(() => process.exit(0)));
+} else {
+  const t0 = performance.now();
+  const progress: string[] = [];
+  try {
+    const pipe = await node.connect(target, { strategies: ["turn"], timeout: 20_000, onProgress: (step) => progress.push(step) });
+    const connectMs = Math.round(performance.now() - t0);
+    // MIB MiB in messages of at most 1 MiB; the listener answers each with its hash.
+    const total = Math.round(Number(mib) * 1024 * 1024);
+    const chunks = Array.from({ length: Math.ceil(total / (1024 * 1024)) }, (_, i) => randomBytes(Math.min(1024 * 1024, total - i * 1024 * 1024)));
+    const t1 = performance.now();
+    for (const c of chunks) await pipe.send(c);
+    let intact = true;
+    for (const c of chunks) intact &&= (await pipe.recv({ timeout: 600_000 })).text === sha(c);
+    const transferMs = Math.round(performance.now() - t1);
+    out({ event: "connected", strategy: pipe.strategy, connectMs, transferMs, intact, mibPerS: +(Number(mib) / (transferMs / 1000)).toFixed(2), progress });
+    await pipe.close();
+  } catch (err) {
+    out({ event: "failed", ms: Math.round(performance.now() - t0), error: (err as Error).message, progress });
+  }
+  await node.close();
+  out({ event: "done" });
+}

@@ -1,0 +1,89 @@
+/**
+ * TURN through the lab's NATs (issue 16): two symmetric NATs with random ports
+ * — which nothing else connects — get a pipe through a real coturn on srv,
+ * over a TCP allocation (RFC 6062) and over a UDP allocation carrying our
+ * reliable-UDP stream; coturn is also the only STUN server (a standard
+ * deployment, none of our extensions). 10 MiB each way, hash checked; again
+ * with loss and delay on both wan links.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Lab, withLabLogs } from "./lab.ts";
+import type { Coturn } from "./servers.ts";
+import type { LabProcess } from "./procs.ts";
+import { labSkipReason } from "./require-lab.ts";
+
+const NODE = new URL("./turn-node.ts", import.meta.url).pathname;
+const skip = labSkipReason();
+
+describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
+  let lab: Lab;
+  let broker: string;
+  let turn: Coturn;
+  const table: string[] = [];
+  const withLogs = withLabLogs(() => lab);
+
+  before(async () => {
+    lab = await Lab.up({ a: "symmetric-random", b: "symmetric-random", delayMs: 20 });
+    const [m, t] = await Promise.all([lab.startMosquitto(), lab.startCoturn()]);
+    broker = m.url;
+    turn = t;
+  });
+  after(async () => {
+    await lab?.down();
+    for (const line of table) process.stdout.write(`# ${line}\n`);
+  });
+
+  const stun = () => `stun:${turn.host}:${turn.port}`;
+  const env = () => ({ P2PNODE_TURN_USER: turn.username, P2PNODE_TURN_PASS: turn.password });
+
+  async function listener(): Promise<{ proc: LabProcess; addr: string; nat: string }> {
+    const proc = lab.spawn("b1", process.execPath, ["--import", "tsx", NODE, "listen", stun(), broker]);
+    return { proc, ...(JSON.parse(await proc.waitForLine(/"event":"ready"/, 20_000)) as { addr: string; nat: string }) };
+  }
+
+  async function connect(addr: string, uri: string, relay: "tcp" | "udp", mib: number): Promise<Record<string, unknown>> {
+    const r = await lab.exec("a1", [process.execPath, "--import", "tsx", NODE, "connect", stun(), broker, addr, uri, relay, String(mib)], { timeoutMs: 900_000, env: env() });
+    const line = r.stdout.split("\n").find((l) => l.includes('"event":"connected"') || l.includes('"event":"failed"'));
+    assert.ok(line, `connect script did not report (${r.code}):\n${r.stdout}\n${r.stderr}`);
+    return JSON.parse(line) as Record<string, unknown>;
+  }
+
+  const cases = [
+    ["TCP allocation", "tcp", () => `turn:${turn.host}:${turn.port}?transport=tcp`],
+    ["UDP allocation", "udp", () => `turn:${turn.host}:${turn.port}`],
+  ] as const;
+
+  for (const [name, relay, uri] of cases) {
+    test(`symmetric-random × symmetric-random: ${name} on coturn, 10 MiB intact`, withLogs(async () => {
+      const l = await listener();
+      try {
+        assert.match(l.nat, /symmetric/);
+        const r = await connect(l.addr, uri(), relay, 10);
+        table.push(`20 ms | ${name} | ${r.event === "connected" ? `pipe by ${r.strategy} in ${r.connectMs} ms, 10 MiB in ${r.transferMs} ms (${r.mibPerS} MiB/s)` : `FAILED: ${r.error}`}`);
+        assert.equal(r.event, "connected", String(r.error));
+        assert.equal(r.strategy, "turn");
+        assert.equal(r.intact, true);
+      } finally {
+        await l.proc.kill();
+      }
+    }));
+  }
+
+  for (const [name, relay, uri] of cases) {
+    // 256 KiB: over ~10 % end-to-end loss and ~0.45 s RTT a loss-based controller moves ~10 KB/s.
+    test(`again with 5 % loss and 100 ms delay on both wan links: ${name}, 256 KiB intact`, withLogs(async () => {
+      await Promise.all([lab.setImpair("a", { delayMs: 100, lossPct: 5 }), lab.setImpair("b", { delayMs: 100, lossPct: 5 })]);
+      const l = await listener();
+      try {
+        const r = await connect(l.addr, uri(), relay, 0.25);
+        table.push(`100 ms + 5 % | ${name} | ${r.event === "connected" ? `pipe in ${r.connectMs} ms, 256 KiB in ${r.transferMs} ms (${r.mibPerS} MiB/s)` : `FAILED: ${r.error}`}`);
+        assert.equal(r.event, "connected", String(r.error));
+        assert.equal(r.intact, true);
+      } finally {
+        await l.proc.kill();
+        await Promise.all([lab.setImpair("a", { delayMs: 20 }), lab.setImpair("b", { delayMs: 20 })]);
+      }
+    }));
+  }
+});
