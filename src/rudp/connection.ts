@@ -13,6 +13,7 @@
 import { EventEmitter } from "node:events";
 import type { ByteTransport, TransportEvents } from "../pipe/transport.ts";
 import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from "../util/clock.ts";
+import { Bbr } from "./bbr.ts";
 import { NewReno, type CongestionOptions } from "./congestion.ts";
 import { decodePacket, encodePacket, FLAG_DATA, FLAG_FIN, FLAG_RST, MAX_ACK_SACK, MAX_PAYLOAD, type Packet } from "./packet.ts";
 import { Receiver } from "./receiver.ts";
@@ -36,6 +37,9 @@ export interface RudpOptions {
   maxTimeouts?: number;
   /** Delayed-ack timer; every second in-order packet is acked at once. @default 10 */
   ackDelayMs?: number;
+  /** Congestion control: "bbr" (model-based, keeps its rate under random loss) or "newreno" (loss-based). @default "bbr" */
+  controller?: "bbr" | "newreno";
+  /** NewReno's options. */
   congestion?: CongestionOptions;
   rto?: RtoOptions;
 }
@@ -57,7 +61,7 @@ export interface RudpStats {
 
 export class RudpConnection extends EventEmitter<TransportEvents> implements ByteTransport {
   readonly stats: RudpStats = { sent: 0, retransmitted: 0, received: 0, duplicates: 0, forged: 0, timeouts: 0 };
-  readonly cc: NewReno;
+  readonly cc: NewReno | Bbr;
   readonly rtt: RtoEstimator;
   readonly #o: Required<Pick<RudpOptions, "connId" | "key" | "send" | "receiveWindow" | "highWaterMark" | "maxTimeouts" | "ackDelayMs">>;
   readonly #clock: Clock;
@@ -70,6 +74,9 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
   #peerWindow = 16;
   #silentTimeouts = 0;
   #reorderTimer?: TimerHandle;
+  #paceTimer?: TimerHandle;
+  #tokens = 0;
+  #tokensAt = 0;
   #lingerTimer?: TimerHandle;
   #closed = false;
   #endRequested = false;
@@ -93,7 +100,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#o = { receiveWindow: 2048, highWaterMark: 1 << 20, maxTimeouts: 10, ackDelayMs: 10, ...o };
     this.#clock = o.clock ?? systemClock;
     this.#timers = o.timers ?? systemTimers;
-    this.cc = new NewReno(o.congestion);
+    this.cc = o.controller === "newreno" ? new NewReno(o.congestion) : new Bbr(o.congestion?.initialWindow);
     this.rtt = new RtoEstimator(o.rto);
     this.#rx = new Receiver(this.#o.receiveWindow, (b) => this.emit("data", b));
   }
@@ -206,7 +213,9 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     const r = this.#sb.ack(p, this.#clock.now());
     if (r.sample !== undefined) this.rtt.sample(r.sample);
     if (r.newly > 0) {
-      this.cc.onAck(r.newly, this.#sb.una);
+      if (this.cc instanceof Bbr) {
+        if (r.rate) this.cc.onSample(r.rate, this.#sb.pipe, this.#clock.now(), r.newly);
+      } else this.cc.onAck(r.newly, this.#sb.una);
       this.#restartRto();
     }
     if (r.finAcked) {
@@ -223,7 +232,10 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
 
   #detectLoss(): void {
     const { lost, waitMs } = this.#sb.detectLoss(this.#clock.now());
-    if (lost) this.cc.onLoss(this.#sb.pipe + 1, this.#sb.nextSeq - 1);
+    if (lost > 0) {
+      if (this.cc instanceof NewReno) this.cc.onLoss(this.#sb.pipe + lost, this.#sb.nextSeq - 1);
+      else this.cc.onLoss(lost);
+    }
     this.#timers.clearTimeout(this.#reorderTimer);
     this.#reorderTimer = undefined;
     if (Number.isFinite(waitMs)) {
@@ -254,10 +266,29 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
 
   // ── Output ─────────────────────────────────────────────────────────────
 
+  /** Pacing (BBR): a token bucket at the controller's rate, a couple of ms of burst at most. */
+  #paceOk(): boolean {
+    const rate = this.cc instanceof Bbr ? this.cc.pacingRate : Infinity;
+    if (!Number.isFinite(rate)) return true;
+    const now = this.#clock.now();
+    this.#tokens = Math.min(this.#tokens + (now - this.#tokensAt) * rate, Math.max(2, rate * 2));
+    this.#tokensAt = now;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return true;
+    }
+    this.#paceTimer ??= this.#timers.setTimeout(() => {
+      this.#paceTimer = undefined;
+      this.#pump();
+    }, Math.max(1, Math.ceil((1 - this.#tokens) / rate)));
+    return false;
+  }
+
   #pump(): void {
     if (this.#destroyed) return;
     for (;;) {
       if (!this.cc.canSend(this.#sb.pipe)) break;
+      if (!this.#hasWork() || !this.#paceOk()) break;
       const lost = this.#sb.firstLost();
       if (lost !== undefined) {
         this.#transmit(lost, this.#sb.get(lost)!, true);
@@ -271,6 +302,11 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
       this.#transmit(this.#sb.add(e), e, false);
       if (shut) break;
     }
+  }
+
+  /** Something to send: a lost packet, queued bytes, or the FIN (window checks come after). */
+  #hasWork(): boolean {
+    return this.#sb.firstLost() !== undefined || this.#queue.length > 0 || (this.#endRequested && this.#finSeq === undefined);
   }
 
   /** The next packet from the queue (up to MAX_PAYLOAD bytes), or the FIN once the queue is empty. */
@@ -345,7 +381,8 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
       this.destroy(new Error(`the peer stopped acknowledging (${this.#o.maxTimeouts} timeouts in a row)`));
       return;
     }
-    this.cc.onTimeout(this.#sb.pipe);
+    if (this.cc instanceof NewReno) this.cc.onTimeout(this.#sb.pipe);
+    else this.cc.onTimeout();
     // After a timeout everything unSACKed is presumed lost; resend from the oldest.
     this.#sb.markAllLost();
     const first = this.#sb.firstLost();
@@ -373,7 +410,8 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#timers.clearTimeout(this.#rtoTimer);
     this.#timers.clearTimeout(this.#ackTimer);
     this.#timers.clearTimeout(this.#reorderTimer);
-    this.#rtoTimer = this.#ackTimer = this.#reorderTimer = undefined;
+    this.#timers.clearTimeout(this.#paceTimer);
+    this.#rtoTimer = this.#ackTimer = this.#reorderTimer = this.#paceTimer = undefined;
   }
 
   #emitClose(): void {

@@ -12,6 +12,11 @@ export interface Sent {
   payload?: Uint8Array;
   fin: boolean;
   sentAt: number;
+  /** Packets delivered, and when the last was, at the time this one was (last) sent: its rate sample's start. */
+  delivered?: number;
+  deliveredAt?: number;
+  /** Send time of the most recently sent packet known delivered when this one was sent. */
+  firstSentAt?: number;
   retransmitted: boolean;
   sacked: boolean;
   lost: boolean;
@@ -24,6 +29,8 @@ export interface AckResult {
   sample?: number;
   /** The FIN we sent is acked. */
   finAcked: boolean;
+  /** A delivery-rate sample from the most recently sent packet this ack delivered. */
+  rate?: { rate: number; rttMs: number; newRound: boolean };
 }
 
 export class Scoreboard {
@@ -41,6 +48,15 @@ export class Scoreboard {
   #rackXmit = -Infinity;
   #rackRtt = 0;
   #minRtt = Infinity;
+  /** RACK's reordering window in quarters of the minimum RTT; grows on each spurious retransmission seen. */
+  #reoMult = 1;
+  /** Retransmissions that turned out unneeded (the original arrived). */
+  spurious = 0;
+  #delivered = 0;
+  #deliveredAt = 0;
+  #firstSentAt = 0;
+  /** A round ends when a packet sent at or after this number is delivered. */
+  #roundStart = 1;
 
   get pipe(): number {
     return this.#inPipe;
@@ -57,6 +73,9 @@ export class Scoreboard {
   /** Records a new packet (sent now by the caller); returns its number. */
   add(e: Sent): number {
     const seq = this.nextSeq++;
+    e.delivered = this.#delivered;
+    e.deliveredAt = this.#deliveredAt || e.sentAt;
+    e.firstSentAt = this.#firstSentAt || e.sentAt;
     this.#inflight.set(seq, e);
     this.unackedBytes += e.payload?.length ?? 0;
     this.#inPipe++;
@@ -70,6 +89,9 @@ export class Scoreboard {
     e.retransmitted = true;
     e.lost = false;
     e.sentAt = now;
+    e.delivered = this.#delivered;
+    e.deliveredAt = this.#deliveredAt || now;
+    e.firstSentAt = this.#firstSentAt || now;
     this.#inPipe++;
     if (this.#lost[0] === seq) this.#lost.shift();
   }
@@ -78,18 +100,29 @@ export class Scoreboard {
   ack(p: Packet, now: number): AckResult {
     const r: AckResult = { newly: 0, finAcked: false };
     if (p.ack > this.nextSeq) return r;
-    const delivered = (e: Sent) => {
+    let newest: { e: Sent; seq: number } | undefined;
+    const delivered = (e: Sent, seq: number) => {
+      // Acked sooner after its retransmission than any round trip takes: the original got
+      // there, the path reordered. Widen the reordering window (RFC 8985 §6.2 does it on DSACK).
+      if (e.retransmitted && Number.isFinite(this.#minRtt) && now - e.sentAt < this.#minRtt / 2) {
+        this.spurious++;
+        this.#reoMult = Math.min(this.#reoMult + 1, 16);
+      }
       if (e.sentAt > this.#rackXmit) {
         this.#rackXmit = e.sentAt;
         this.#rackRtt = now - e.sentAt;
       }
       if (!e.retransmitted && r.sample === undefined) r.sample = now - e.sentAt;
       r.newly++;
+      this.#delivered++;
+      // Rate samples only from packets sent once: a retransmission's interval starts late
+      // and would count deliveries of packets sent before it (a much too fast path).
+      if (!e.retransmitted && (!newest || e.sentAt > newest.e.sentAt)) newest = { e, seq };
     };
     for (let s = this.una; s < p.ack; s++) {
       const e = this.#inflight.get(s);
       if (!e) continue;
-      if (!e.sacked) delivered(e);
+      if (!e.sacked) delivered(e, s);
       this.#inflight.delete(s);
       if (!e.sacked && !e.lost) this.#inPipe--;
       this.unackedBytes -= e.payload?.length ?? 0;
@@ -102,25 +135,38 @@ export class Scoreboard {
         if (!e || e.sacked) continue;
         if (!e.lost) this.#inPipe--;
         e.sacked = true;
-        delivered(e);
+        delivered(e, s);
       }
     }
     if (r.sample !== undefined) this.#minRtt = Math.min(this.#minRtt, r.sample);
+    if (newest) {
+      const { e, seq } = newest;
+      // The slower of the send and the ack intervals: acks that arrive bunched (after a loss
+      // is repaired, say) must not read as a faster path (draft-cheng-iccrg-delivery-rate-estimation).
+      const interval = Math.max(now - (e.deliveredAt ?? now), e.sentAt - (e.firstSentAt ?? e.sentAt));
+      const newRound = seq >= this.#roundStart;
+      if (newRound) this.#roundStart = this.nextSeq;
+      this.#deliveredAt = now;
+      this.#firstSentAt = e.sentAt;
+      // Karn's rule for the model too: a retransmitted packet's RTT is ambiguous (0 = none).
+      const rttMs = e.retransmitted ? 0 : now - e.sentAt;
+      r.rate = { rate: interval > 0 ? (this.#delivered - (e.delivered ?? 0)) / interval : 0, rttMs, newRound };
+    }
     return r;
   }
 
   /** Marks what RACK says is lost; returns whether any was, and how long until the next candidate is due. */
-  detectLoss(now: number): { lost: boolean; waitMs: number } {
-    let lost = false;
+  detectLoss(now: number): { lost: number; waitMs: number } {
+    let lost = 0;
     let waitMs = Infinity;
     if (this.#rackXmit === -Infinity) return { lost, waitMs };
-    const reoWnd = Number.isFinite(this.#minRtt) ? this.#minRtt / 4 : 0;
+    const reoWnd = Number.isFinite(this.#minRtt) ? Math.min((this.#reoMult * this.#minRtt) / 4, this.#rackRtt) : 0;
     for (const [s, e] of this.#inflight) {
       if (e.sacked || e.lost || e.sentAt >= this.#rackXmit) continue;
       const left = e.sentAt + this.#rackRtt + reoWnd - now;
       if (left <= 0) {
         this.#markLost(s, e);
-        lost = true;
+        lost++;
       } else waitMs = Math.min(waitMs, left);
     }
     return { lost, waitMs };

@@ -62,10 +62,11 @@ describe("reliable UDP over a lossy in-memory link (fake time)", () => {
     ["20 % loss, 50 ms ± 20 ms", { lossPct: 20, delayMs: 50, jitterMs: 20 }, 0.5],
     ["2 MB/s bottleneck, 32 KiB queue, 20 ms", { delayMs: 20, rateBps: 2_000_000, queueBytes: 32768 }, 0.3],
   ];
+  for (const controller of ["bbr", "newreno"] as const)
   for (const [name, link, maxResent] of cases) {
-    test(`${name}: 1 MiB arrives intact and in order both ways, then end, then close`, async () => {
+    test(`${controller}, ${name}: 1 MiB arrives intact and in order both ways, then end, then close`, async () => {
       const t = new FakeTime();
-      const { a, b } = pair(t, link);
+      const { a, b } = pair(t, link, { controller });
       const sa = sink(a);
       const sb = sink(b);
       const d1 = randomBytes(1 << 20);
