@@ -18,6 +18,8 @@ import { NewReno, type CongestionOptions } from "./congestion.ts";
 import { decodePacket, encodePacket, FLAG_DATA, FLAG_FIN, FLAG_RST, MAX_ACK_SACK, MAX_PAYLOAD, type Packet } from "./packet.ts";
 import { Receiver } from "./receiver.ts";
 import { Scoreboard, type Sent } from "./scoreboard.ts";
+import { concat, SendQueue } from "./send-queue.ts";
+import { Pacer } from "./pacer.ts";
 import { RtoEstimator, type RtoOptions } from "./rto.ts";
 
 export interface RudpOptions {
@@ -67,16 +69,14 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
   readonly #clock: Clock;
   readonly #timers: Timers;
   // Sending.
-  #queue: Array<{ bytes: Uint8Array; done?: (err?: Error | null) => void }> = [];
-  #queuedBytes = 0;
+  readonly #queue = new SendQueue();
   readonly #sb = new Scoreboard();
   #peerAck = 1;
   #peerWindow = 16;
   #silentTimeouts = 0;
   #reorderTimer?: TimerHandle;
   #paceTimer?: TimerHandle;
-  #tokens = 0;
-  #tokensAt = 0;
+  readonly #pacer = new Pacer();
   #lingerTimer?: TimerHandle;
   #closed = false;
   #endRequested = false;
@@ -114,8 +114,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
       return false;
     }
     const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
-    this.#queue.push({ bytes, done });
-    this.#queuedBytes += bytes.length;
+    this.#queue.push(bytes, done);
     this.#pump();
     if (this.writableLength >= this.#o.highWaterMark) this.#needDrain = true;
     return !this.#needDrain;
@@ -142,8 +141,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#o.send(encodePacket({ flags: FLAG_RST, connId: this.#o.connId, seq: 0, ack: this.#rx.next, window: 0, sack: [] }, this.#o.key));
     this.#stopTimers();
     const failed = err ?? new Error("connection destroyed");
-    for (const q of this.#queue) q.done?.(failed);
-    this.#queue = [];
+    this.#queue.fail(failed);
     if (err) this.emit("error", err);
     this.#emitClose();
   }
@@ -161,7 +159,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
   }
 
   get writableLength(): number {
-    return this.#queuedBytes + this.#sb.unackedBytes;
+    return this.#queue.bytes + this.#sb.unackedBytes;
   }
 
   get needDrain(): boolean {
@@ -266,21 +264,14 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
 
   // ── Output ─────────────────────────────────────────────────────────────
 
-  /** Pacing (BBR): a token bucket at the controller's rate, a couple of ms of burst at most. */
+  /** Pacing (BBR's rate; NewReno sends its window at once). */
   #paceOk(): boolean {
-    const rate = this.cc instanceof Bbr ? this.cc.pacingRate : Infinity;
-    if (!Number.isFinite(rate)) return true;
-    const now = this.#clock.now();
-    this.#tokens = Math.min(this.#tokens + (now - this.#tokensAt) * rate, Math.max(2, rate * 2));
-    this.#tokensAt = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return true;
-    }
+    const wait = this.#pacer.wait(this.cc instanceof Bbr ? this.cc.pacingRate : Infinity, this.#clock.now());
+    if (wait === 0) return true;
     this.#paceTimer ??= this.#timers.setTimeout(() => {
       this.#paceTimer = undefined;
       this.#pump();
-    }, Math.max(1, Math.ceil((1 - this.#tokens) / rate)));
+    }, wait);
     return false;
   }
 
@@ -306,28 +297,14 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
 
   /** Something to send: a lost packet, queued bytes, or the FIN (window checks come after). */
   #hasWork(): boolean {
-    return this.#sb.firstLost() !== undefined || this.#queue.length > 0 || (this.#endRequested && this.#finSeq === undefined);
+    return this.#sb.firstLost() !== undefined || !this.#queue.empty || (this.#endRequested && this.#finSeq === undefined);
   }
 
   /** The next packet from the queue (up to MAX_PAYLOAD bytes), or the FIN once the queue is empty. */
   #nextPacket(): Sent | undefined {
     const now = this.#clock.now();
-    if (this.#queue.length > 0) {
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      while (this.#queue.length && size < MAX_PAYLOAD) {
-        const head = this.#queue[0];
-        const take = Math.min(MAX_PAYLOAD - size, head.bytes.length);
-        parts.push(head.bytes.subarray(0, take));
-        size += take;
-        if (take === head.bytes.length) {
-          this.#queue.shift();
-          head.done?.();
-        } else head.bytes = head.bytes.subarray(take);
-      }
-      this.#queuedBytes -= size;
-      return { payload: parts.length === 1 ? parts[0] : concat(parts), fin: false, sentAt: now, retransmitted: false, sacked: false, lost: false };
-    }
+    const payload = this.#queue.take(MAX_PAYLOAD);
+    if (payload) return { payload, fin: false, sentAt: now, retransmitted: false, sacked: false, lost: false };
     if (this.#endRequested && this.#finSeq === undefined) {
       this.#finSeq = this.#sb.nextSeq;
       return { fin: true, sentAt: now, retransmitted: false, sacked: false, lost: false };
@@ -419,14 +396,4 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#closeEmitted = true;
     queueMicrotask(() => this.emit("close"));
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
