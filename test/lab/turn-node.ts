@@ -40,7 +40,10 @@ if (mode === "listen") {
     const connectMs = Math.round(performance.now() - t0);
     // MIB MiB in messages of at most 1 MiB; the listener answers each with its hash.
     const total = Math.round(Number(mib) * 1024 * 1024);
-    const chunks = Array.from({ length: Math.ceil(total / (1024 * 1024)) }, (_, i) => randomBytes(Math.min(1024 * 1024, total - i * 1024 * 1024)));
+    // P2PNODE_MARKER: fill the data with that text instead (the capture test looks for it on the relay).
+    const marker = process.env.P2PNODE_MARKER;
+    const fill = (n: number) => (marker ? Buffer.alloc(n, marker) : randomBytes(n));
+    const chunks = Array.from({ length: Math.ceil(total / (1024 * 1024)) }, (_, i) => fill(Math.min(1024 * 1024, total - i * 1024 * 1024)));
     const t1 = performance.now();
     for (const c of chunks) await pipe.send(c);
     let intact = true;

@@ -14,6 +14,7 @@ import type { LabProcess } from "./procs.ts";
 import { labSkipReason } from "./require-lab.ts";
 
 const NODE = new URL("./turn-node.ts", import.meta.url).pathname;
+const CAPTURE = new URL("./capture.py", import.meta.url).pathname;
 const skip = labSkipReason();
 
 describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
@@ -42,8 +43,8 @@ describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
     return { proc, ...(JSON.parse(await proc.waitForLine(/"event":"ready"/, 20_000)) as { addr: string; nat: string }) };
   }
 
-  async function connect(addr: string, uri: string, relay: "tcp" | "udp", mib: number): Promise<Record<string, unknown>> {
-    const r = await lab.exec("a1", [process.execPath, "--import", "tsx", NODE, "connect", stun(), broker, addr, uri, relay, String(mib)], { timeoutMs: 900_000, env: env() });
+  async function connect(addr: string, uri: string, relay: "tcp" | "udp", mib: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<Record<string, unknown>> {
+    const r = await lab.exec("a1", [process.execPath, "--import", "tsx", NODE, "connect", stun(), broker, addr, uri, relay, String(mib)], { timeoutMs: 900_000, env: { ...env(), ...extraEnv } });
     const line = r.stdout.split("\n").find((l) => l.includes('"event":"connected"') || l.includes('"event":"failed"'));
     assert.ok(line, `connect script did not report (${r.code}):\n${r.stdout}\n${r.stderr}`);
     return JSON.parse(line) as Record<string, unknown>;
@@ -67,6 +68,31 @@ describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
       } finally {
         await l.proc.kill();
       }
+    }));
+  }
+
+  for (const [name, relay, uri] of cases) {
+    test(`a capture on the relay host sees the transfer (${name}) but never its plaintext`, withLogs(async () => {
+      const marker = `P2PNODE-PLAINTEXT-MARKER-${Math.random().toString(36).slice(2, 10)}`;
+      const hex = (t: string) => Buffer.from(t).toString("hex");
+      const cap = lab.spawn("srv", "/usr/bin/python3", [CAPTURE, hex(marker), hex(turn.username)]);
+      await cap.waitForLine(/"event": ?"ready"/, 5000);
+      const l = await listener();
+      try {
+        const r = await connect(l.addr, uri(), relay, 1, { P2PNODE_MARKER: marker });
+        assert.equal(r.event, "connected", String(r.error));
+        assert.equal(r.intact, true);
+      } finally {
+        await l.proc.kill();
+      }
+      await cap.kill(5000); // SIGTERM: it prints its summary and exits
+      const line = cap.lines.find((x) => x.includes('"event": "done"') || x.includes('"event":"done"'));
+      assert.ok(line, `no capture summary:\n${cap.log()}`);
+      const done = JSON.parse(line.slice(line.indexOf("{"))) as { frames: number; bytes: number; found: boolean[] };
+      table.push(`capture | ${name} | ${done.frames} frames, ${done.bytes} bytes on srv; marker ${done.found[0] ? "FOUND" : "absent"}; STUN USERNAME ${done.found[1] ? "seen (the capture reads payloads)" : "not seen"}`);
+      assert.ok(done.bytes > 1024 * 1024, "the capture saw the relayed megabyte");
+      assert.equal(done.found[1], true, "control: the TURN USERNAME attribute is plaintext, so the capture does read payloads");
+      assert.equal(done.found[0], false, "the data's plaintext never crossed the relay");
     }));
   }
 

@@ -147,3 +147,20 @@ describe("RFC 6062 TCP allocation on coturn", () => {
     assert.equal(err.reason, "unsupported-transport");
   });
 });
+
+test("the allocation quota reached (coturn user-quota=1): TurnError 'quota' (486) naming the server; the first allocation is unharmed", async () => {
+  const small = await startCoturn({ userQuota: 1 });
+  const s = parseTurnServers([{ urls: `turn:127.0.0.1:${small.port}`, username: small.username, credential: small.password }])[0];
+  const first = await TurnClient.allocate({ server: s });
+  try {
+    const err = await TurnClient.allocate({ server: s }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof TurnError, String(err));
+    assert.equal(err.reason, "quota");
+    assert.equal(err.status, 486);
+    assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${small.port}`));
+    await first.permit("127.0.0.1");
+  } finally {
+    await first.close();
+    await small.stop();
+  }
+});
