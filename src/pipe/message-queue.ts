@@ -4,6 +4,7 @@
  * pushes back on the sender through TCP.
  */
 import { AbortError, PipeClosedError, TimeoutError } from "../errors.ts";
+import { systemTimers, type TimerHandle, type Timers } from "../util/clock.ts";
 import { matches, type Message, type MessageFilter } from "./message.ts";
 
 interface Waiter {
@@ -25,10 +26,15 @@ export class MessageQueue {
   #waiters: Waiter[] = [];
   #ended?: Error;
   readonly #onTake: (m: Message) => void;
+  readonly #timers: Timers;
 
-  /** `onTake` is told when a message leaves the queue (the pipe's buffer accounting). */
-  constructor(onTake: (m: Message) => void) {
+  /**
+   * `onTake` is told when a message leaves the queue (the pipe's buffer accounting);
+   * `timers` run take()'s timeouts (the pipe's, fake in tests).
+   */
+  constructor(onTake: (m: Message) => void, timers: Timers = systemTimers) {
     this.#onTake = onTake;
+    this.#timers = timers;
   }
 
   get length(): number {
@@ -58,7 +64,7 @@ export class MessageQueue {
     if (this.#ended) return Promise.reject(this.#ended);
     if (opts.signal?.aborted) return Promise.reject(new AbortError("recv aborted"));
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: TimerHandle | undefined;
       const onAbort = () => {
         remove();
         reject(new AbortError("recv aborted"));
@@ -68,7 +74,7 @@ export class MessageQueue {
         resolve,
         reject,
         cleanup: () => {
-          if (timer) clearTimeout(timer);
+          if (timer !== undefined) this.#timers.clearTimeout(timer);
           opts.signal?.removeEventListener("abort", onAbort);
         },
       };
@@ -78,7 +84,7 @@ export class MessageQueue {
         w.cleanup();
       };
       if (opts.timeout && Number.isFinite(opts.timeout)) {
-        timer = setTimeout(() => {
+        timer = this.#timers.setTimeout(() => {
           remove();
           reject(new TimeoutError(`no message arrived within ${opts.timeout} ms`));
         }, opts.timeout);

@@ -1,4 +1,7 @@
-/** A message received on a pipe, and the filters that select messages. */
+/** A message received on a pipe, the filters that select messages, and how send() encodes one. */
+import { InvalidArgumentError } from "../errors.ts";
+import { FrameFlags } from "../session/frame.ts";
+
 export class Message {
   /** The message bytes. */
   readonly data: Uint8Array;
@@ -34,4 +37,11 @@ export function matches(filter: MessageFilter | undefined, msg: Message): boolea
   if (typeof filter === "string") return msg.text.startsWith(filter);
   filter.lastIndex = 0;
   return filter.test(msg.text);
+}
+
+/** send()'s argument as frame payload and flags (TEXT for a string), or the InvalidArgumentError to reject with. */
+export function encodeOutgoing(data: unknown): { bytes: Uint8Array; flags: number } | InvalidArgumentError {
+  if (typeof data === "string") return { bytes: Buffer.from(data, "utf8"), flags: FrameFlags.TEXT };
+  if (data instanceof Uint8Array) return { bytes: data, flags: 0 };
+  return new InvalidArgumentError("send() takes a string or a Uint8Array");
 }

@@ -16,11 +16,13 @@ import type { Duplex } from "node:stream";
 import { AbortError, FrameError, HandshakeError, InvalidArgumentError, PeerIdentityError, RefusedError, TimeoutError, WireError } from "../errors.ts";
 import { FrameType, decodeFrame, encodeFrameHeader, RECORD_HEADER_LENGTH, TAG_LENGTH } from "./frame.ts";
 import { idFromPublicKey, verifySignature, type Identity, type NodeId } from "../identity/identity.ts";
+import { systemTimers, type TimerHandle, type Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
+import { Reader } from "./handshake-reader.ts";
 import { SecureChannel } from "./secure-channel.ts";
 
 export const PROTOCOL_VERSION = 1;
 const PROLOGUE = Buffer.from("p2pnode/1 handshake");
-const MAX_HANDSHAKE_MESSAGE = 2048;
 const MAX_PARAMS = 1024;
 const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 const ZERO_NONCE = Buffer.alloc(12);
@@ -43,6 +45,7 @@ enum Msg {
   FINISH = 3,
 }
 
+/** Which side of the handshake (and of the pipe it makes; PipeRole is this type). Roles come from the strategy. */
 export type HandshakeRole = "initiator" | "responder";
 
 /** What each side tells the other inside the encrypted part of the handshake. */
@@ -75,6 +78,8 @@ export interface HandshakeOptions {
   /** Responder only: called once, when the initiator's first message has arrived (admission control). */
   onFirstMessage?: () => void;
   signal?: AbortSignal;
+  /** Runs the handshake's deadlines (fake in tests). @default systemTimers */
+  timers?: Timers;
 }
 
 export interface HandshakeResult {
@@ -174,86 +179,6 @@ function decodePayload(role: HandshakeRole, transcript: Buffer, payload: Buffer)
   };
 }
 
-/** Reads exact byte counts from a stream, with one deadline for the whole handshake. */
-class Reader {
-  #buf: Buffer = Buffer.alloc(0);
-  #wait?: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void };
-  #error?: Error;
-  readonly #stream: Duplex;
-  readonly #maxBuffered: number;
-  /** Set when the peer sent more than #maxBuffered bytes ahead of what we read. */
-  overflow?: HandshakeError;
-
-  constructor(stream: Duplex, maxBuffered = Infinity) {
-    this.#stream = stream;
-    this.#maxBuffered = maxBuffered;
-    stream.on("data", this.#onData);
-    stream.on("end", this.#onEnd);
-    stream.on("error", this.#onError);
-    stream.on("close", this.#onEnd);
-  }
-
-  #onData = (chunk: Buffer) => {
-    if (this.overflow) return;
-    if (this.#buf.length + chunk.length > this.#maxBuffered + (this.#wait?.n ?? 0)) {
-      // Dropped, not kept: the handshake fails at the next read or before READY.
-      this.overflow = new HandshakeError(`the peer sent more than ${this.#maxBuffered} bytes ahead of the handshake`);
-      this.#buf = Buffer.alloc(0);
-      this.fail(this.overflow);
-      return;
-    }
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
-    this.#settle();
-  };
-  #onEnd = () => this.fail(new HandshakeError("the peer closed the connection during the handshake"));
-  #onError = (err: Error) => this.fail(new HandshakeError(`connection failed during the handshake: ${err.message}`, { cause: err }));
-
-  fail(err: Error): void {
-    this.#error ??= err;
-    this.#settle();
-  }
-
-  #settle(): void {
-    const w = this.#wait;
-    if (!w) return;
-    if (this.#buf.length >= w.n) {
-      this.#wait = undefined;
-      const out = this.#buf.subarray(0, w.n);
-      this.#buf = this.#buf.subarray(w.n);
-      w.resolve(out);
-    } else if (this.#error) {
-      this.#wait = undefined;
-      w.reject(this.#error);
-    }
-  }
-
-  read(n: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      this.#wait = { n, resolve, reject };
-      this.#settle();
-    });
-  }
-
-  async readMessage(): Promise<Buffer> {
-    const len = (await this.read(2)).readUInt16BE(0);
-    if (len < 2 || len > MAX_HANDSHAKE_MESSAGE) throw new HandshakeError(`handshake message has an invalid length ${len} (not a p2pnode peer?)`);
-    return this.read(len);
-  }
-
-  /**
-   * Detaches and returns the bytes read past the handshake. The caller must
-   * attach its reader in the same tick (only promise continuations in between):
-   * 'data' events come from I/O callbacks, so none can fire before it does.
-   */
-  detach(): Buffer {
-    this.#stream.off("data", this.#onData);
-    this.#stream.off("end", this.#onEnd);
-    this.#stream.off("error", this.#onError);
-    this.#stream.off("close", this.#onEnd);
-    return this.#buf;
-  }
-}
-
 function frameMessage(body: Buffer): Buffer {
   const len = Buffer.allocUnsafe(2);
   len.writeUInt16BE(body.length, 0);
@@ -273,28 +198,33 @@ function checkHeader(msg: Buffer, type: Msg): void {
 export async function handshake(stream: Duplex, opts: HandshakeOptions): Promise<HandshakeResult> {
   const first = opts.firstMessageTimeout ?? FIRST_MESSAGE_TIMEOUT;
   if (typeof first !== "number" || !(first > 0)) throw new InvalidArgumentError(`firstMessageTimeout must be a positive number of ms, got ${String(first)}`);
+  const timers = opts.timers ?? systemTimers;
   const reader = new Reader(stream, opts.role === "responder" ? MAX_EARLY_BYTES : Infinity);
-  const timer = setTimeout(() => reader.fail(new TimeoutError(`handshake did not complete within ${opts.timeout} ms`)), opts.timeout);
-  let firstTimer: NodeJS.Timeout | undefined;
+  // One signal for the caller's abort and the overall timeout; it fails the pending read.
+  const d = deadline({ timeout: opts.timeout, signals: [opts.signal], what: "handshake", timers });
+  const stopped = () => reader.fail(stoppedError(opts));
+  d.signal.addEventListener("abort", stopped, { once: true });
+  let firstTimer: TimerHandle | undefined;
   let firstCheck: NodeJS.Immediate | undefined;
   if (opts.role === "responder" && first < opts.timeout) {
     // Timers run before the poll phase reads sockets: when our own event loop lags, the
     // HELLO may already be in the socket. Decide after pending I/O was read (setImmediate
     // runs after poll), so our own lag is not blamed on the peer.
-    firstTimer = setTimeout(() => {
+    firstTimer = timers.setTimeout(() => {
       firstCheck = setImmediate(() => reader.fail(new TimeoutError(`the initiator's first handshake message did not arrive within ${first} ms`)));
     }, first);
   }
-  const onFirstMessage = () => {
-    clearTimeout(firstTimer);
+  const clearFirst = () => {
+    timers.clearTimeout(firstTimer);
     clearImmediate(firstCheck);
     firstTimer = firstCheck = undefined;
+  };
+  const onFirstMessage = () => {
+    clearFirst();
     opts.onFirstMessage?.();
   };
-  const onAbort = () => reader.fail(new AbortError("handshake aborted"));
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    if (opts.signal?.aborted) throw new AbortError("handshake aborted");
+    if (d.signal.aborted) throw stoppedError(opts);
     const result = opts.role === "initiator" ? await runInitiator(stream, reader, opts) : await runResponder(stream, reader, opts, onFirstMessage);
     result.leftover = reader.detach();
     return result;
@@ -302,11 +232,16 @@ export async function handshake(stream: Duplex, opts: HandshakeOptions): Promise
     reader.detach();
     throw err;
   } finally {
-    clearTimeout(timer);
-    clearTimeout(firstTimer);
-    clearImmediate(firstCheck);
-    opts.signal?.removeEventListener("abort", onAbort);
+    d.signal.removeEventListener("abort", stopped);
+    d.done();
+    clearFirst();
   }
+}
+
+/** Why the deadline stopped the handshake: the caller aborted (AbortError), else the time ran out. */
+function stoppedError(opts: HandshakeOptions): Error {
+  if (opts.signal?.aborted) return new AbortError("handshake aborted", { cause: opts.signal.reason });
+  return new TimeoutError(`handshake did not complete within ${opts.timeout} ms`);
 }
 
 function write(stream: Duplex, data: Buffer | Buffer[]): void {

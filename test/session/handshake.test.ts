@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, it } from "node:test";
 import { generateKeyPairSync } from "node:crypto";
@@ -6,6 +7,7 @@ import { AbortError, HandshakeError, InvalidArgumentError, PeerIdentityError, Re
 import { FrameType, RecordDecoder, decodeFrame, encodeFrameHeader } from "../../src/session/frame.ts";
 import { handshake, type HandshakeOptions, type HandshakeResult } from "../../src/session/handshake.ts";
 import { Identity } from "../../src/identity/identity.ts";
+import { FakeTime } from "../../src/util/clock.ts";
 
 const alice = Identity.generate(); // initiator
 const bob = Identity.generate(); // responder
@@ -55,10 +57,20 @@ const responderOpts = (over: Partial<HandshakeOptions> = {}): HandshakeOptions =
   ...over,
 });
 
+/** A promise's outcome, readable at any time (settled stays false until it settles). */
+function tracked<T>(p: Promise<T>) {
+  const s: { settled: boolean; ok?: boolean; value?: T; error?: Error } = { settled: false };
+  p.then(
+    (value) => Object.assign(s, { settled: true, ok: true, value }),
+    (error: Error) => Object.assign(s, { settled: true, ok: false, error }),
+  );
+  return s;
+}
+
 /** Settles a promise into a value we can assert on without unhandled rejections. */
 const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: Error) => ({ ok: false as const, error }));
 
-function assertErr(r: { ok: boolean; error?: Error }, type: new (...a: never[]) => Error, re?: RegExp, label = ""): void {
+function assertErr(r: { ok?: boolean; error?: Error }, type: new (...a: never[]) => Error, re?: RegExp, label = ""): void {
   assert.equal(r.ok, false, `${label}: expected ${type.name}, got success`);
   assert.ok(r.error instanceof type, `${label}: expected ${type.name}, got ${r.error?.name}: ${r.error?.message}`);
   if (re) assert.match(r.error!.message, re, label);
@@ -156,18 +168,18 @@ describe("handshake over loopback TCP", () => {
     assert.equal(c.bytesWritten, 2 + 34, "only HELLO was written: the initiator's identity was not revealed");
     // The caller destroys the socket on failure; the responder must not succeed.
     c.destroy();
-    const r = await responder;
-    assert.equal(r.ok, false);
-    assert.ok(r.error instanceof HandshakeError || r.error instanceof TimeoutError, `${r.error?.name}`);
+    assertErr(await responder, HandshakeError, /closed the connection during the handshake/);
   });
 
   it("expectedRemoteId mismatch on the initiator: the responder times out if the socket stays open", async () => {
     const [c, s] = await tcpPair();
-    const t0 = Date.now();
-    const [i, r] = await Promise.all([settle(handshake(c, initiatorOpts({ expectedRemoteId: mallory.id }))), settle(handshake(s, responderOpts({ timeout: 300 })))]);
-    assertErr(i, PeerIdentityError);
+    const time = new FakeTime();
+    const r = tracked(handshake(s, responderOpts({ timeout: 300, timers: time })));
+    assertErr(await settle(handshake(c, initiatorOpts({ expectedRemoteId: mallory.id }))), PeerIdentityError);
+    await time.advance(299);
+    assert.equal(r.settled, false, "still waiting for FINISH");
+    await time.advance(1);
     assertErr(r, TimeoutError, /within 300 ms/);
-    assert.ok(Date.now() - t0 < 2000);
   });
 
   it("expectedRemoteId mismatch on the responder: PeerIdentityError there, RefusedError on the initiator", async () => {
@@ -264,11 +276,14 @@ describe("handshake: malformed peers", () => {
   it("a silent peer -> TimeoutError within the timeout (both roles)", async () => {
     for (const role of ["initiator", "responder"] as const) {
       const [c] = await tcpPair(); // the other end never writes
-      const t0 = Date.now();
-      const r = await settle(handshake(c, role === "initiator" ? initiatorOpts({ timeout: 250 }) : responderOpts({ timeout: 250 })));
-      const took = Date.now() - t0;
-      assertErr(r, TimeoutError, /within 250 ms/, role);
-      assert.ok(took >= 200 && took < 1500, `${role} took ${took} ms`);
+      const time = new FakeTime();
+      const opts = { timeout: 250, firstMessageTimeout: 1000, timers: time };
+      const r = tracked(handshake(c, role === "initiator" ? initiatorOpts(opts) : responderOpts(opts)));
+      await time.advance(249);
+      assert.equal(r.settled, false, `${role}: not before the timeout`);
+      await time.advance(1);
+      assertErr(r, TimeoutError, /did not complete within 250 ms/, role);
+      assert.equal(time.pending, 0, `${role}: no timer left`);
     }
   });
 
@@ -282,9 +297,8 @@ describe("handshake: malformed peers", () => {
     for (const [label, close] of closers) {
       const [c, s] = await tcpPair();
       s.once("data", () => close(s));
-      const t0 = Date.now();
-      assertErr(await settle(handshake(c, initiatorOpts({ timeout: 3000 }))), HandshakeError, undefined, label);
-      assert.ok(Date.now() - t0 < 1500, `${label}: failed promptly, not by timeout`);
+      // Fake timers that never advance: the failure cannot be the timeout's.
+      assertErr(await settle(handshake(c, initiatorOpts({ timeout: 3000, timers: new FakeTime() }))), HandshakeError, undefined, label);
     }
     // responder side: the initiator sends half a HELLO and leaves
     const [c, s] = await tcpPair();
@@ -296,11 +310,16 @@ describe("handshake: malformed peers", () => {
   it("AbortSignal: aborting mid-handshake or before it starts -> AbortError", async () => {
     const [c] = await tcpPair();
     const ctrl = new AbortController();
-    const p = settle(handshake(c, initiatorOpts({ signal: ctrl.signal, timeout: 5000 })));
-    setTimeout(() => ctrl.abort(), 50);
-    const t0 = Date.now();
-    assertErr(await p, AbortError);
-    assert.ok(Date.now() - t0 < 1000);
+    const time = new FakeTime();
+    const p = settle(handshake(c, initiatorOpts({ signal: ctrl.signal, timeout: 5000, timers: time })));
+    await new Promise<void>((r) => c.write(Buffer.alloc(0), () => r())); // HELLO is out: mid-handshake
+    assert.equal(c.bytesWritten, 2 + 34);
+    const why = new Error("caller gave up");
+    ctrl.abort(why);
+    const r = await p;
+    assertErr(r, AbortError, /handshake aborted/);
+    assert.equal(r.ok ? undefined : r.error.cause, why);
+    assert.equal(time.pending, 0, "the deadline's timer was freed");
 
     const [c2] = await tcpPair();
     assertErr(await settle(handshake(c2, initiatorOpts({ signal: AbortSignal.abort() }))), AbortError);
@@ -312,7 +331,10 @@ describe("handshake: malformed peers", () => {
   it("a failed handshake detaches its listeners from the socket", async () => {
     const [c] = await tcpPair();
     const before = { data: c.listenerCount("data"), end: c.listenerCount("end"), close: c.listenerCount("close"), error: c.listenerCount("error") };
-    await settle(handshake(c, initiatorOpts({ timeout: 50 })));
+    const time = new FakeTime();
+    const r = tracked(handshake(c, initiatorOpts({ timeout: 50, timers: time })));
+    await time.advance(50);
+    assertErr(r, TimeoutError);
     assert.deepEqual({ data: c.listenerCount("data"), end: c.listenerCount("end"), close: c.listenerCount("close"), error: c.listenerCount("error") }, before);
   });
 });
@@ -324,24 +346,36 @@ describe("handshake: the responder's first-message deadline", () => {
   it("no HELLO within firstMessageTimeout -> TimeoutError naming it, long before the overall timeout", async () => {
     const [, s] = await tcpPair();
     let told = 0;
-    const r = await settle(handshake(s, responderOpts({ timeout: 60_000, firstMessageTimeout: 50, onFirstMessage: () => told++ })));
+    const time = new FakeTime();
+    const r = tracked(handshake(s, responderOpts({ timeout: 60_000, firstMessageTimeout: 50, onFirstMessage: () => told++, timers: time })));
+    await time.advance(49);
+    assert.equal(r.settled, false);
+    await time.advance(1);
     assertErr(r, TimeoutError, /first handshake message did not arrive within 50 ms/);
     assert.equal(told, 0);
+    assert.equal(time.pending, 0, "the overall deadline was freed too");
   });
 
   it("half a HELLO is not the first message", async () => {
     const [c, s] = await tcpPair();
-    const r = settle(handshake(s, responderOpts({ timeout: 60_000, firstMessageTimeout: 50 })));
-    c.write(hello().subarray(0, 10));
+    const time = new FakeTime();
+    const r = settle(handshake(s, responderOpts({ timeout: 60_000, firstMessageTimeout: 50, timers: time })));
+    await new Promise<void>((res) => (s.once("data", () => res()), c.write(hello().subarray(0, 10))));
+    await time.advance(50);
     assertErr(await r, TimeoutError, /first handshake message/);
   });
 
   it("once HELLO arrived only the overall timeout applies, and onFirstMessage is told once", async () => {
     const [c, s] = await tcpPair();
     let told = 0;
-    const r = settle(handshake(s, responderOpts({ timeout: 400, firstMessageTimeout: 200, onFirstMessage: () => told++ })));
-    c.write(hello()); // then never FINISH
-    assertErr(await r, TimeoutError, /did not complete within 400 ms/);
+    const time = new FakeTime();
+    const r = tracked(handshake(s, responderOpts({ timeout: 400, firstMessageTimeout: 200, onFirstMessage: () => told++, timers: time })));
+    await new Promise((res) => (c.once("data", res), c.write(hello()))); // REPLY came back: HELLO was read; then never FINISH
+    assert.equal(told, 1);
+    await time.advance(399);
+    assert.equal(r.settled, false, "past firstMessageTimeout, HELLO arrived: still waiting");
+    await time.advance(1);
+    assertErr(r, TimeoutError, /did not complete within 400 ms/);
     assert.equal(told, 1);
   });
 
@@ -374,7 +408,7 @@ describe("handshake: bytes the initiator streams while accept() decides", () => 
       handshake(s, responderOpts({
         accept: async () => {
           c.write(junk); // a real initiator sends nothing before READY
-          while (s.bytesRead < junk.length) await new Promise((r) => setTimeout(r, 5));
+          while (s.bytesRead < junk.length) await once(s, "data"); // all of it reached the responder
           return true;
         },
       })),
@@ -387,10 +421,18 @@ describe("handshake: bytes the initiator streams while accept() decides", () => 
 
   it("a few bytes right after FINISH are still fine (see the leftover test above)", async () => {
     const [c, s] = await tcpPair();
+    const early = Buffer.alloc(1000, 2);
     const [, rr] = await Promise.all([
       handshake(c, initiatorOpts()),
-      handshake(s, responderOpts({ accept: async () => (c.write(Buffer.alloc(1000, 2)), await new Promise((r) => setTimeout(r, 50)), true) })),
+      handshake(s, responderOpts({
+        accept: async () => {
+          const target = s.bytesRead + early.length;
+          c.write(early);
+          while (s.bytesRead < target) await once(s, "data"); // they arrived before READY
+          return true;
+        },
+      })),
     ]);
-    assert.ok(rr.leftover.length <= 1000);
+    assert.deepEqual(rr.leftover, early, "held, and handed back whole as the leftover");
   });
 });

@@ -1,0 +1,164 @@
+/**
+ * The sending half of a pipe: queues frames, batches the ones queued in the
+ * same tick into one record (one AEAD operation, one write), seals and writes
+ * them, and holds everything unsealed while the transport is backed up — so
+ * memory holds only what callers queued.
+ */
+import { encodeFrameHeader, FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES } from "../session/frame.ts";
+import type { SecureChannel } from "../session/secure-channel.ts";
+import type { Clock } from "../util/clock.ts";
+import type { ByteTransport } from "./transport.ts";
+
+/** Small frames queued together are sealed as one record up to this size (plaintext bytes). */
+const BATCH_BYTES = 64 * 1024;
+const BATCH_FRAMES = MAX_BATCH_FRAMES; // the receiver refuses more (frame.ts)
+/** Per frame inside a BATCH: its u32 length. */
+const LENGTH_PREFIX = 4;
+
+/** A frame waiting to be sealed; its promise settles when its record is written. */
+interface Outgoing {
+  type: FrameType;
+  flags: number;
+  payload?: Uint8Array;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** Byte and message counters the writer keeps (the pipe's stats). */
+export interface SendCounters {
+  bytesSent: number;
+  messagesSent: number;
+}
+
+export interface RecordWriterInit {
+  transport: ByteTransport;
+  channel: SecureChannel;
+  /** Largest payload we send (the smaller of both sides' maxima). */
+  sendLimit: number;
+  clock: Clock;
+  counters: SendCounters;
+  /** The error queued frames fail with once the pipe can no longer write (its failure, or "closed"). */
+  closedError: (cause?: Error) => Error;
+  /** True once the pipe failed: nothing more is written. */
+  failed: () => boolean;
+}
+
+export class RecordWriter {
+  readonly #t: ByteTransport;
+  readonly #init: RecordWriterInit;
+  #outbox: Outgoing[] = [];
+  /** Frame bytes (header + payload) in #outbox, not yet sealed. */
+  #outboxBytes = 0;
+  #sendSeq = 0;
+  #flushScheduled = false;
+  #waitingDrain = false;
+  /** When a record was last written (clock ms): keepalives go out after a quiet spell. */
+  lastSend: number;
+
+  constructor(init: RecordWriterInit) {
+    this.#init = init;
+    this.#t = init.transport;
+    this.lastSend = init.clock.now();
+    this.#t.on("drain", this.#onDrain);
+  }
+
+  /** Bytes waiting to be written: frames not yet sealed plus the transport's queue. */
+  get pendingBytes(): number {
+    return this.#outboxBytes + this.#t.writableLength;
+  }
+
+  /**
+   * Queues a frame. Frames queued in the same tick are sealed together; while
+   * the transport is backed up nothing is sealed.
+   */
+  enqueue(type: FrameType, flags: number, payload?: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#outbox.push({ type, flags, payload, resolve, reject });
+      this.#outboxBytes += FRAME_HEADER_LENGTH + (payload?.length ?? 0);
+      if (!this.#flushScheduled && !this.#waitingDrain) {
+        this.#flushScheduled = true;
+        queueMicrotask(this.#flush);
+      }
+    });
+  }
+
+  /** Writes one frame at once, ahead of anything queued (an ERROR before the pipe is destroyed). */
+  writeNow(type: FrameType, payload: Uint8Array): void {
+    if (!this.#t.writable) return;
+    const done = () => {};
+    this.#writeRecord([{ type, flags: 0, payload, resolve: done, reject: done }]);
+  }
+
+  /** Fails every queued frame with `err` (the pipe is finished). */
+  rejectAll(err: Error): void {
+    this.#outboxBytes = 0;
+    for (const o of this.#outbox.splice(0)) o.reject(err);
+  }
+
+  /** Stops listening to the transport. */
+  detach(): void {
+    this.#t.off("drain", this.#onDrain);
+  }
+
+  #flush = () => {
+    this.#flushScheduled = false;
+    const limit = Math.min(BATCH_BYTES, this.#init.sendLimit + FRAME_HEADER_LENGTH);
+    while (this.#outbox.length) {
+      if (this.#init.failed() || !this.#t.writable) return this.rejectAll(this.#init.closedError());
+      if (this.#t.needDrain) {
+        this.#waitingDrain = true; // #onDrain flushes again
+        return;
+      }
+      // A BATCH record costs one more header and a length prefix per frame.
+      const batch = [this.#outbox.shift()!];
+      let size = FRAME_HEADER_LENGTH + (batch[0].payload?.length ?? 0);
+      let frameBytes = size;
+      while (batch.length < BATCH_FRAMES && this.#outbox.length) {
+        const next = LENGTH_PREFIX + FRAME_HEADER_LENGTH + (this.#outbox[0].payload?.length ?? 0);
+        const extra = batch.length === 1 ? LENGTH_PREFIX + FRAME_HEADER_LENGTH : 0;
+        if (size + next + extra > limit) break;
+        size += next + extra;
+        frameBytes += next - LENGTH_PREFIX;
+        batch.push(this.#outbox.shift()!);
+      }
+      this.#outboxBytes -= frameBytes;
+      this.#writeRecord(batch);
+    }
+  };
+
+  #onDrain = () => {
+    this.#waitingDrain = false;
+    if (this.#outbox.length && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  };
+
+  /** Seals one record (a frame, or a BATCH of frames) and writes it; settles every frame's promise. */
+  #writeRecord(batch: Outgoing[]): void {
+    const frames: Uint8Array[][] = batch.map((o) => {
+      if (o.type === FrameType.DATA) this.#init.counters.messagesSent++;
+      const header = encodeFrameHeader(o.type, o.flags, o.type === FrameType.DATA ? ++this.#sendSeq : this.#sendSeq, 0);
+      return o.payload && o.payload.length ? [header, o.payload] : [header];
+    });
+    let plain: Uint8Array[];
+    if (frames.length === 1) plain = frames[0];
+    else {
+      plain = [encodeFrameHeader(FrameType.BATCH, 0, this.#sendSeq, 0)];
+      for (const f of frames) {
+        const len = Buffer.allocUnsafe(LENGTH_PREFIX);
+        len.writeUInt32BE(f.reduce((n, p) => n + p.length, 0));
+        plain.push(len, ...f);
+      }
+    }
+    const parts = this.#init.channel.seal(plain);
+    this.lastSend = this.#init.clock.now();
+    this.#t.write(parts, (err) => {
+      if (err) {
+        const e = this.#init.closedError(err);
+        for (const o of batch) o.reject(e);
+      } else for (const o of batch) o.resolve();
+    });
+    for (const p of parts) this.#init.counters.bytesSent += p.length;
+  }
+}

@@ -1,0 +1,53 @@
+/** The Pipe's public types: how one is made, the events it emits, its counters. */
+import type { Duplex } from "node:stream";
+import type { HandshakeResult, HandshakeRole } from "../session/handshake.ts";
+import type { Clock, Timers } from "../util/clock.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Dispatcher as DeliveryDispatcher } from "./delivery.ts";
+import type { Message } from "./message.ts";
+import type { PipeOptions } from "./options.ts";
+import type { Pipe } from "./pipe.ts";
+import type { ByteTransport } from "./transport.ts";
+
+/** Which side of the handshake this pipe was; one type for both layers. */
+export type PipeRole = HandshakeRole;
+/** A node callback for received messages (node.onMessage). */
+export type MessageHandler = (msg: Message, pipe: Pipe) => void | Promise<void>;
+/** The node's callbacks, as a pipe sees them. */
+export type Dispatcher = DeliveryDispatcher<Pipe>;
+
+/** The events a Pipe emits. */
+export interface PipeEvents {
+  /** A message was received (docs/pipe.md: who receives it, in which order). */
+  message: [msg: Message, pipe: Pipe];
+  /** The pipe has fully closed: `err` is why it failed, undefined on a clean close. */
+  close: [err: Error | undefined];
+}
+
+interface PipeInitBase {
+  session: HandshakeResult;
+  role: PipeRole;
+  /** Name of the strategy that made this pipe ("direct", "reverse", …; "inbound" if the peer did not say). */
+  strategy: string;
+  /** True when the peer called connect() (the node's callbacks then receive its messages). */
+  inbound: boolean;
+  remoteAddress?: string;
+  remotePort?: number;
+  options?: Partial<PipeOptions>;
+  dispatch?: Dispatcher;
+  logger?: Logger;
+  /** Time for rtt and keepalives. @default systemClock */
+  clock?: Clock;
+  /** Keepalive, dead-peer, close and recv() timers. @default systemTimers */
+  timers?: Timers;
+}
+
+/** What a Pipe is made of: the handshake's session and the bytes under it, as a stream or a transport. */
+export type PipeInit = PipeInitBase & ({ stream: Duplex; transport?: undefined } | { transport: ByteTransport; stream?: undefined });
+
+export interface PipeStats {
+  bytesSent: number;
+  bytesReceived: number;
+  messagesSent: number;
+  messagesReceived: number;
+}
