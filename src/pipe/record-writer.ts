@@ -49,6 +49,8 @@ export class RecordWriter {
   #outbox: Outgoing[] = [];
   /** Frame bytes (header + payload) in #outbox, not yet sealed. */
   #outboxBytes = 0;
+  /** Records written and not yet called back. */
+  readonly #written = new Set<Outgoing[]>();
   #sendSeq = 0;
   #flushScheduled = false;
   #waitingDrain = false;
@@ -93,6 +95,10 @@ export class RecordWriter {
   rejectAll(err: Error): void {
     this.#outboxBytes = 0;
     for (const o of this.#outbox.splice(0)) o.reject(err);
+    // Records handed to the transport whose write never called back (a transport cut
+    // mid-write need not): their sends fail too, or they would wait forever.
+    for (const batch of this.#written) for (const o of batch) o.reject(err);
+    this.#written.clear();
   }
 
   /** Stops listening to the transport. */
@@ -153,7 +159,9 @@ export class RecordWriter {
     }
     const parts = this.#init.channel.seal(plain);
     this.lastSend = this.#init.clock.now();
+    this.#written.add(batch);
     this.#t.write(parts, (err) => {
+      if (!this.#written.delete(batch)) return; // already failed by rejectAll
       if (err) {
         const e = this.#init.closedError(err);
         for (const o of batch) o.reject(e);

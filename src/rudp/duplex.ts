@@ -8,11 +8,22 @@ import { Duplex } from "node:stream";
 import type { RudpConnection } from "./connection.ts";
 
 export function rudpDuplex(c: RudpConnection): Duplex {
+  // The write waiting for 'drain': a destroy must call it back (with the error), or the
+  // stream and whoever awaits that write would wait forever.
+  let waiting: ((err?: Error | null) => void) | undefined;
+  const drained = () => {
+    const cb = waiting;
+    waiting = undefined;
+    cb?.();
+  };
   const d = new Duplex({
     allowHalfOpen: true,
     write(chunk: Buffer, _enc, cb) {
       if (c.write([chunk])) cb();
-      else c.once("drain", () => cb());
+      else {
+        waiting = cb;
+        c.once("drain", drained);
+      }
     },
     final(cb) {
       c.end(() => cb());
@@ -21,6 +32,10 @@ export function rudpDuplex(c: RudpConnection): Duplex {
       c.resume();
     },
     destroy(err, cb) {
+      c.off("drain", drained);
+      const w = waiting;
+      waiting = undefined;
+      w?.(err ?? new Error("the reliable-UDP stream was destroyed"));
       c.destroy(err ?? undefined);
       cb(err);
     },
