@@ -15,7 +15,10 @@ const [mode, stun, broker, target, turnUri, relay, mib] = process.argv.slice(2);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
 const servers = turnUri ? [{ urls: turnUri, username: process.env.P2PNODE_TURN_USER ?? "", credential: process.env.P2PNODE_TURN_PASS ?? "" }] : [];
 const turn = new TurnStrategy({ servers, relay: (relay as "tcp" | "udp") ?? "auto" });
+// P2PNODE_UNTIL_BROKEN: stream until the pipe breaks, with a short dead-peer timeout (relay-death test).
+const untilBroken = process.env.P2PNODE_UNTIL_BROKEN === "1";
 const node = await startNode({
+  pipe: untilBroken ? { keepaliveInterval: 1000, deadPeerTimeout: 5000 } : undefined,
   stun: [stun],
   signaling: [broker],
   discoveryTimeout: 4000,
@@ -38,6 +41,26 @@ if (mode === "listen") {
   try {
     const pipe = await node.connect(target, { strategies: ["turn"], timeout: 20_000, onProgress: (step) => progress.push(step) });
     const connectMs = Math.round(performance.now() - t0);
+    if (untilBroken) {
+      out({ event: "streaming", strategy: pipe.strategy });
+      const chunk = randomBytes(64 * 1024);
+      let broken = false;
+      void pipe.closed.then(() => (broken = true));
+      // Read the listener's answers: an unread pipe pauses, and a paused pipe's silence is its own.
+      void (async () => {
+        for await (const _ of pipe) void _;
+      })().catch(() => {});
+      const sending = (async () => {
+        while (!broken) await pipe.send(chunk);
+      })().catch(() => {});
+      const err = await pipe.closed;
+      const t = performance.now();
+      await sending;
+      out({ event: "broken", code: (err as { code?: string } | undefined)?.code ?? null, error: err?.message ?? null, sendSettledMs: Math.round(performance.now() - t) });
+      await node.close();
+      out({ event: "done" });
+      process.exit(0);
+    }
     // MIB MiB in messages of at most 1 MiB; the listener answers each with its hash.
     const total = Math.round(Number(mib) * 1024 * 1024);
     // P2PNODE_MARKER: fill the data with that text instead (the capture test looks for it on the relay).

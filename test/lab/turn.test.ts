@@ -112,4 +112,23 @@ describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
       }
     }));
   }
+
+  // Last in the file: it kills the lab's coturn.
+  test("the relay dies mid-transfer: both ends get a typed error within the dead-peer timeout, no hang", withLogs(async () => {
+    const l = await listener();
+    try {
+      const proc = lab.spawn("a1", process.execPath, ["--import", "tsx", NODE, "connect", stun(), broker, l.addr, `turn:${turn.host}:${turn.port}`, "udp", "1"], { env: { ...env(), P2PNODE_UNTIL_BROKEN: "1" } });
+      await proc.waitForLine(/"event":"streaming"/, 30_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      const killedAt = performance.now();
+      await turn.proc.kill();
+      const line = await proc.waitForLine(/"event":"broken"/, 5000 + 10_000);
+      const r = JSON.parse(line.slice(line.indexOf("{"))) as { code: string | null; error: string | null };
+      table.push(`relay killed | UDP allocation | ${r.code}: ${r.error} after ${Math.round(performance.now() - killedAt)} ms`);
+      assert.equal(r.code, "P2P_ERR_PEER_TIMEOUT", String(r.error));
+      await proc.exited;
+    } finally {
+      await l.proc.kill();
+    }
+  }));
 });
