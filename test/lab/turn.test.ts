@@ -113,6 +113,21 @@ describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
     }));
   }
 
+  test("a network that lets no UDP out (site a): TURN over TCP to the server, a TCP allocation, still connects", withLogs(async () => {
+    await lab.setNat("a", "symmetric-random", { blockUdp: true });
+    const l = await listener();
+    try {
+      const r = await connect(l.addr, `turn:${turn.host}:${turn.port}?transport=tcp`, "tcp", 1);
+      table.push(`UDP blocked at a | TCP allocation | ${r.event === "connected" ? `pipe by ${r.strategy} in ${r.connectMs} ms, 1 MiB in ${r.transferMs} ms` : `FAILED: ${r.error}`}`);
+      assert.equal(r.event, "connected", String(r.error));
+      assert.equal(r.strategy, "turn");
+      assert.equal(r.intact, true);
+    } finally {
+      await l.proc.kill();
+      await lab.setNat("a", "symmetric-random");
+    }
+  }));
+
   // Last in the file: it kills the lab's coturn.
   test("the relay dies mid-transfer: both ends get a typed error within the dead-peer timeout, no hang", withLogs(async () => {
     const l = await listener();
