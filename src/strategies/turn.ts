@@ -118,7 +118,7 @@ export class TurnStrategy implements Strategy {
 
   /** Allocates on the first server that grants one: a TCP relay where a TCP/TLS URI allows it, else UDP. */
   async #allocate(signal: AbortSignal, ctx: DialContext): Promise<TurnClient & { relayTransport: "tcp" | "udp" }> {
-    const errors: string[] = [];
+    const errors: Error[] = [];
     for (const server of this.servers) {
       for (const [uri, relay] of plan(server.uris, this.options.relay)) {
         try {
@@ -126,11 +126,13 @@ export class TurnStrategy implements Strategy {
           return Object.assign(c, { relayTransport: relay });
         } catch (err) {
           if (signal.aborted) throw err;
-          errors.push((err as Error).message);
+          errors.push(err as Error);
         }
       }
     }
-    throw new DialError(`turn: no relay granted an allocation: ${errors.join("; ")}`);
+    // One relay tried: its own typed error (wrong credentials, quota…) says it best.
+    if (errors.length === 1 && errors[0] instanceof TurnError) throw errors[0];
+    throw new DialError(`turn: no relay granted an allocation: ${errors.map((e) => e.message).join("; ")}`, { cause: errors[0] });
   }
 
   /** On the peer that was asked: dial the requester's relayed address, if it is one of its listed relays. */

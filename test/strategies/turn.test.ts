@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { ConnectError } from "../../src/errors.ts";
+import { ConnectError, TurnError } from "../../src/errors.ts";
 import type { Pipe } from "../../src/pipe/pipe.ts";
 import { startBroker } from "../../src/signaling/broker.ts";
 import { defaultStrategies } from "../../src/strategies/index.ts";
@@ -23,8 +23,8 @@ after(async () => {
   await broker.close();
 });
 
-function nodes(urls: string, relay: "tcp" | "udp", listRelay = true) {
-  const server = { urls, username: coturn.username, credential: coturn.password };
+function nodes(urls: string, relay: "tcp" | "udp", listRelay = true, credential = coturn.password) {
+  const server = { urls, username: coturn.username, credential };
   const a = loopbackNode({
     signaling: [broker.url],
     allowPrivate: true,
@@ -64,4 +64,15 @@ test("the asked peer refuses a relayed address the requester's signed address do
   const err = await a.connect(b.addr, { strategies: ["turn"], timeout: 15_000 }).then(() => undefined, (e) => e);
   assert.ok(err instanceof ConnectError, String(err));
   assert.match(String(err.errors[0]?.message), /not one of the requester's relays|could not reach/);
+});
+
+test("wrong TURN credentials: connect fails with the relay's TurnError (wrong-credentials), naming the server and not the secret", async () => {
+  const [a, b] = await nodes(`turn:127.0.0.1:${coturn.port}`, "udp", true, "not-the-password");
+  const err = await a.connect(b.addr, { strategies: ["turn"], timeout: 15_000 }).then(() => undefined, (e) => e);
+  assert.ok(err instanceof ConnectError, String(err));
+  const cause = err.errors[0];
+  assert.ok(cause instanceof TurnError, String(cause));
+  assert.equal(cause.reason, "wrong-credentials");
+  assert.match(cause.message, new RegExp(`turn:127\\.0\\.0\\.1:${coturn.port}`));
+  assert.doesNotMatch(String(err.message) + cause.message, /not-the-password/);
 });
