@@ -5,7 +5,7 @@ import { AbortError, InvalidArgumentError } from "../errors.ts";
 import { silentLogger } from "../util/logger.ts";
 import { canonicalIp, formatAddress, sameAddress, toTransportAddress } from "../stun/ip.ts";
 import { parseStunUri } from "../stun/uri.ts";
-import { within } from "../stun/wait.ts";
+import { deadline, withDeadline } from "../util/deadline.ts";
 import { classifyDelta, classifyFiltering, classifyMapping, isBehindNat, natTypeName, predictPorts } from "./classify.ts";
 import type { ProbeContext, ProbeResult, ResolvedServer } from "./probe.ts";
 import { probeTcp } from "./probe-tcp.ts";
@@ -13,6 +13,9 @@ import { probeUdp } from "./probe-udp.ts";
 import type { DiscoverNatOptions, NatReport, PortDelta, Transport, TransportAddress, TransportReport } from "./types.ts";
 
 export const DISCOVERY_DEFAULTS = Object.freeze({ timeout: 2000, transports: Object.freeze(["udp", "tcp"] as Transport[]) });
+
+/** The budget is measured like the step timings: on a clock that never jumps. */
+const monotonic = { now: () => performance.now() };
 
 /** Time kept back from the budget for closing sockets and building the report. */
 const CLEANUP_MS = 60;
@@ -32,13 +35,14 @@ export async function discoverNat(options: DiscoverNatOptions): Promise<NatRepor
   const warnings: string[] = [];
   if (o.signal?.aborted) throw new AbortError("NAT discovery aborted", { cause: o.signal.reason });
 
-  // One controller for the whole budget; the caller's signal feeds it.
+  // One deadline for the whole budget; the caller's signal feeds it.
+  const budget = deadline({ timeout: o.timeout - CLEANUP_MS, signals: [o.signal], what: "NAT discovery", clock: monotonic });
+  // Probes read a TimeoutError as "the server did not answer": the budget running out
+  // (or the caller aborting) must reach them as an AbortError ("stopped"), never as one.
   const ctl = new AbortController();
-  const budgetEnd = t0 + o.timeout - CLEANUP_MS;
-  const timer = setTimeout(() => ctl.abort(new Error("budget spent")), Math.max(0, budgetEnd - performance.now()));
-  const onAbort = () => ctl.abort(o.signal?.reason);
-  o.signal?.addEventListener("abort", onAbort, { once: true });
-  const remaining = () => Math.max(0, budgetEnd - performance.now());
+  const onStop = () => ctl.abort(new AbortError("NAT discovery stopped: budget spent or aborted", { cause: budget.signal.reason }));
+  budget.signal.addEventListener("abort", onStop, { once: true });
+  const remaining = budget.remaining;
 
   try {
     const parsed = o.servers.map((s) => parseStunUri(s));
@@ -52,7 +56,7 @@ export async function discoverNat(options: DiscoverNatOptions): Promise<NatRepor
           return;
         }
         try {
-          const r = await within(dns.promises.lookup(u.host, { family }), Math.max(1, remaining()), ctl.signal, `resolving ${u.host}`);
+          const r = await withDeadline({ timeout: Math.max(1, remaining()), signals: [ctl.signal], what: `resolving ${u.host}` }, () => dns.promises.lookup(u.host, { family }));
           resolved.push({ uri: u.uri, addr: toTransportAddress(r.address, u.port) });
         } catch (err) {
           warnings.push(`${u.uri}: cannot resolve ${u.host} over IPv${family}: ${(err as Error).message}`);
@@ -87,8 +91,8 @@ export async function discoverNat(options: DiscoverNatOptions): Promise<NatRepor
     report.durationMs = Math.round(performance.now() - t0);
     return report;
   } finally {
-    clearTimeout(timer);
-    o.signal?.removeEventListener("abort", onAbort);
+    budget.signal.removeEventListener("abort", onStop);
+    budget.done();
   }
 }
 

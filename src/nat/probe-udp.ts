@@ -1,4 +1,5 @@
 import dgram from "node:dgram";
+import { TimeoutError } from "../errors.ts";
 import { StunUdpClient, type BindingResult } from "../stun/client.ts";
 import { encode, Method, newTransactionId } from "../stun/codec.ts";
 import { formatAddress, sameAddress } from "../stun/ip.ts";
@@ -101,7 +102,7 @@ async function answered(res: ProbeResult, name: string, server: string, fn: () =
     return true;
   } catch (err) {
     const e = err as Error;
-    const timeout = e.name === "TimeoutError";
+    const timeout = e instanceof TimeoutError;
     res.timings.push({ step: name, server, ms: Math.round(performance.now() - start), ok: timeout, detail: timeout ? "no answer (filtered)" : errText(e) });
     if (!timeout) res.warnings.push(`${name}: ${errText(e)}`);
     return timeout ? false : undefined;

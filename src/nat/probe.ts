@@ -1,3 +1,4 @@
+import { AbortError, TimeoutError } from "../errors.ts";
 import type { Logger } from "../util/logger.ts";
 import type { FilteringObservation, MappingSample } from "./classify.ts";
 import type { ServerObservation, StepTiming, Transport, TransportAddress } from "./types.ts";
@@ -55,7 +56,7 @@ export function noteRefused(res: ProbeResult, server: string): void {
 }
 
 export function errText(e: Error): string {
-  if (e.name === "AbortError") {
+  if (e instanceof AbortError) {
     const why = (e.cause as Error | undefined)?.message;
     return why === "grace period over" ? "no answer" : "stopped: discovery budget spent or aborted";
   }
@@ -73,7 +74,7 @@ export async function step<T>(res: ProbeResult, name: string, server: string, fn
     const e = err as Error;
     const refused = isRefused(e);
     if (refused) noteRefused(res, server);
-    const text = refused ? "connection refused: server unreachable (down, or not on this port)" : e.name === "TimeoutError" ? "no answer" : errText(e);
+    const text = refused ? "connection refused: server unreachable (down, or not on this port)" : e instanceof TimeoutError ? "no answer" : errText(e);
     res.timings.push({ step: name, server, ms: Math.round(performance.now() - start), ok: false, detail: text });
     res.warnings.push(`${name} (${server}): ${text}`);
     return undefined;

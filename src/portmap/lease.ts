@@ -6,23 +6,31 @@
  * mapping is lost. A lease of 0 (an IGD v1 "permanent" mapping) is
  * re-asserted every PERMANENT_RECHECK_S so a rebooted router gets it back.
  */
+import { systemClock, type Clock as TimeSource, type TimerHandle, type Timers } from "../util/clock.ts";
 
 export const MIN_RETRY_MS = 1000;
 export const PERMANENT_RECHECK_S = 1800;
 
-/** The clock and timer functions a LeaseKeeper uses (real ones by default; fake ones in tests). */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/**
+ * The clock and timers a LeaseKeeper uses, in one object: util/clock's Clock
+ * and Timers together (FakeTime is one, for tests).
+ */
+export interface Clock extends TimeSource, Timers {}
 
 /** Real time; timers are unref'd so a forgotten mapping never keeps a process alive. */
-export const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+export const realClock: Clock = Object.freeze({
+  now: () => systemClock.now(),
+  setTimeout: (fn: () => void, ms: number) => setTimeout(fn, Math.max(0, ms)).unref(),
+  clearTimeout: (h: TimerHandle | undefined) => clearTimeout(h as NodeJS.Timeout | undefined),
+});
+
+/** The lease clock for an owner's injected clock and timers (each defaulting to real, unref'd time). */
+export function leaseClock(clock?: TimeSource, timers?: Timers): Clock {
+  if (!clock && !timers) return realClock;
+  const c = clock ?? realClock;
+  const t = timers ?? realClock;
+  return { now: () => c.now(), setTimeout: (fn, ms) => t.setTimeout(fn, ms), clearTimeout: (h) => t.clearTimeout(h) };
+}
 
 /** Delay until the first renewal of a lease granted for `leaseSeconds`. */
 export function renewDelayMs(leaseSeconds: number): number {
@@ -55,7 +63,7 @@ export class LeaseKeeper {
   #clock: Clock;
   #renew: () => Promise<RenewOutcome>;
   #on: LeaseKeeperEvents;
-  #timer: unknown;
+  #timer: TimerHandle | undefined;
   #expiresAt: number | undefined;
   #stopped = false;
   #lastError: unknown;

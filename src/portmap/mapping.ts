@@ -5,8 +5,10 @@
  * idempotent and never throws.
  */
 import { EventEmitter } from "node:events";
+import type { Clock, Timers } from "../util/clock.ts";
+import { LifecycleState } from "../util/closable.ts";
 import type { Logger } from "../util/logger.ts";
-import { LeaseKeeper, realClock, type Clock } from "./lease.ts";
+import { LeaseKeeper, leaseClock } from "./lease.ts";
 import type { PortMapping, PortMappingEvents, PortMappingMethod } from "./types.ts";
 
 /** What a protocol (PCP, NAT-PMP, IGD v1/v2) must do for a mapping it created. */
@@ -42,10 +44,12 @@ export class ActivePortMapping extends EventEmitter<PortMappingEvents> implement
   #keeper: LeaseKeeper;
   #log: Logger;
   #requestTimeout: number;
-  #closing: Promise<void> | undefined;
+  // close() and destroy() share one teardown: the port is removed once.
+  readonly #state = new LifecycleState("port mapping", () => (this.#teardownDone ??= this.#teardown()));
+  #teardownDone: Promise<void> | undefined;
   #lost = false;
 
-  constructor(driver: MappingDriver, granted: GrantedMapping, opts: { logger: Logger; requestTimeout: number; clock?: Clock }) {
+  constructor(driver: MappingDriver, granted: GrantedMapping, opts: { logger: Logger; requestTimeout: number; clock?: Clock; timers?: Timers }) {
     super();
     this.method = driver.method;
     this.gateway = driver.gateway;
@@ -66,7 +70,7 @@ export class ActivePortMapping extends EventEmitter<PortMappingEvents> implement
         this.#log.warn("port mapping lost: renewals failed until the lease ran out", { method: this.method, externalPort: this.externalPort, err: String((error as Error)?.message ?? error) });
         this.emit("lost", error);
       },
-    }, opts.clock ?? realClock);
+    }, leaseClock(opts.clock, opts.timers));
   }
 
   async #renew(): Promise<{ ok: true; leaseSeconds: number } | { ok: false; error: unknown }> {
@@ -90,17 +94,25 @@ export class ActivePortMapping extends EventEmitter<PortMappingEvents> implement
     }
   }
 
+  /** Stops renewing, then deletes the external port (unless the lease was lost). */
+  async #teardown(): Promise<void> {
+    this.#keeper.stop();
+    if (this.#lost) return;
+    try {
+      await this.#driver.remove({ externalIp: this.externalIp, externalPort: this.externalPort }, this.#requestTimeout);
+      this.#log.debug("port mapping removed", { method: this.method, externalPort: this.externalPort });
+    } catch (err) {
+      this.#log.warn("could not remove port mapping; it expires with its lease", { method: this.method, externalPort: this.externalPort, leaseSeconds: this.leaseSeconds, err: (err as Error).message });
+    }
+  }
+
+  /** Stops renewals and deletes the external port (bounded by requestTimeout). Memoized and idempotent; never rejects. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#keeper.stop();
-      if (this.#lost) return;
-      try {
-        await this.#driver.remove({ externalIp: this.externalIp, externalPort: this.externalPort }, this.#requestTimeout);
-        this.#log.debug("port mapping removed", { method: this.method, externalPort: this.externalPort });
-      } catch (err) {
-        this.#log.warn("could not remove port mapping; it expires with its lease", { method: this.method, externalPort: this.externalPort, leaseSeconds: this.leaseSeconds, err: (err as Error).message });
-      }
-    })();
-    return this.#closing;
+    return this.#state.close();
+  }
+
+  /** Same as close(): leaving the port mapped until its lease runs out helps no one. Memoized; never rejects. */
+  destroy(err?: Error): Promise<void> {
+    return this.#state.destroy(err);
   }
 }

@@ -10,6 +10,8 @@
  */
 import net from "node:net";
 import { AbortError, InvalidArgumentError, PortMappingError } from "../errors.ts";
+import { systemClock } from "../util/clock.ts";
+import { deadline, raceSignal } from "../util/deadline.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
 import { natPmpDriver, pcpDriver, upnpDriver, type DriverContext } from "./drivers.ts";
 import { findDefaultGateway, localAddressToward } from "./gateway.ts";
@@ -51,8 +53,11 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
   const o = { ...PORT_MAPPING_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof PORT_MAPPING_DEFAULTS & PortMappingOptions;
   const log = (o.logger ?? silentLogger).child("portmap");
   const started = performance.now();
-  const end = Date.now() + o.timeout;
-  const left = () => Math.max(0, end - Date.now());
+  const clock = o.clock ?? systemClock;
+  // A budget, not an abort: each step gets what is left and ends on its own (a
+  // timed-out step is "no answer", which an abort would turn into an error).
+  const end = clock.now() + o.timeout;
+  const left = () => Math.max(0, end - clock.now());
   const aborted = () => new AbortError("port mapping aborted", { cause: o.signal?.reason });
   if (o.signal?.aborted) throw aborted();
 
@@ -133,12 +138,16 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
     return undefined;
   }
 
-  const mapping = new ActivePortMapping(granted.driver, { ...granted, internalHost, internalPort: o.internalPort, elapsedMs: Math.round(performance.now() - started) }, { logger: log, requestTimeout: o.requestTimeout });
+  const mapping = new ActivePortMapping(granted.driver, { ...granted, internalHost, internalPort: o.internalPort, elapsedMs: Math.round(performance.now() - started) }, { logger: log, requestTimeout: o.requestTimeout, clock: o.clock, timers: o.timers });
   log.info("port mapping created", { method: mapping.method, external: `${mapping.externalIp}:${mapping.externalPort}`, leaseSeconds: mapping.leaseSeconds, ms: mapping.elapsedMs });
   if (o.verify) {
-    const vsig = AbortSignal.any([AbortSignal.timeout(o.verifyTimeout), ...(o.signal ? [o.signal] : [])]);
-    const timedOut = new Promise<boolean>((r) => vsig.addEventListener("abort", () => r(false), { once: true }));
-    mapping.verified = await Promise.race([o.verify(mapping.externalIp, mapping.externalPort, { signal: vsig }).catch(() => false), timedOut]);
+    const vd = deadline({ timeout: o.verifyTimeout, signals: [o.signal], what: "port mapping verification", clock: o.clock, timers: o.timers });
+    try {
+      // Out of time or aborted: not verified (the abort is reported below).
+      mapping.verified = await raceSignal(o.verify(mapping.externalIp, mapping.externalPort, { signal: vd.signal }), vd.signal).catch(() => false);
+    } finally {
+      vd.done();
+    }
     if (o.signal?.aborted) {
       await mapping.close();
       throw aborted();

@@ -1,4 +1,5 @@
 import type { EventEmitter } from "node:events";
+import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 
 /** How a mapping was obtained. */
@@ -42,6 +43,10 @@ export interface PortMappingOptions {
   logger?: Logger;
   /** Inbound check of the external address; without it the mapping is `verified: false`. */
   verify?: PortMappingVerifier;
+  /** Time for the overall budget and lease expiry (tests inject FakeTime). @default systemClock */
+  clock?: Clock;
+  /** Lease renewal and verify timers (tests inject FakeTime). @default real timers, unref'd for renewals */
+  timers?: Timers;
 }
 
 export const PORT_MAPPING_DEFAULTS = Object.freeze({

@@ -19,7 +19,8 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { isPrivateOrLocal } from "../util/ip.ts";
 import { AbortError, SignalingError } from "../errors.ts";
 import type { Logger } from "../util/logger.ts";
-import { withTimeout } from "./wait.ts";
+import { systemTimers, type TimerHandle, type Timers } from "../util/clock.ts";
+import { withDeadline } from "../util/deadline.ts";
 
 export type LinkState = "connecting" | "up" | "down" | "closed";
 
@@ -36,6 +37,8 @@ export interface BrokerLinkOptions {
   keepaliveSec: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+  /** Reconnect backoff and wait timers. @default systemTimers */
+  timers?: Timers;
 }
 
 interface LinkEvents {
@@ -51,7 +54,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
   #client: MqttClient | null = null;
   #state: LinkState = "connecting";
   #attempt = 0;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: TimerHandle | null = null;
   #lastError: Error | undefined;
 
   constructor(opts: BrokerLinkOptions) {
@@ -67,6 +70,10 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
 
   get lastError(): Error | undefined {
     return this.#lastError;
+  }
+
+  get #timers(): Timers {
+    return this.#opts.timers ?? systemTimers;
   }
 
   get #persistent(): boolean {
@@ -150,7 +157,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
     if (!this.#persistent) return void this.close();
     const base = Math.min(this.#opts.reconnectMaxMs, this.#opts.reconnectInitialMs * 2 ** Math.min(this.#attempt++, 20));
     const delay = Math.round(base * (0.5 + Math.random() / 2));
-    this.#timer = setTimeout(() => this.#connect(), delay);
+    this.#timer = this.#timers.setTimeout(() => this.#connect(), delay);
   }
 
   /** Resolves when the link is up; rejects on timeout, abort, or (outbound links) failure. */
@@ -173,7 +180,7 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
       this.on("down", down);
       this.on("closed", gone);
     });
-    return withTimeout(p, timeoutMs, `connecting to ${this.url}`, signal).finally(() => off());
+    return withDeadline({ timeout: timeoutMs, signals: [signal], what: `connecting to ${this.url}`, timers: this.#timers }, () => p).finally(() => off());
   }
 
   /** Publishes (QoS 1, never retained); resolves when the broker acknowledged it. */
@@ -186,14 +193,14 @@ export class BrokerLink extends EventEmitter<LinkEvents> {
         err ? reject(new SignalingError(`publish to ${this.url} failed: ${err.message}`, { cause: err })) : resolve(),
       );
     });
-    return withTimeout(p, timeoutMs, `publishing to ${this.url}`, signal);
+    return withDeadline({ timeout: timeoutMs, signals: [signal], what: `publishing to ${this.url}`, timers: this.#timers }, () => p);
   }
 
   /** Ends the connection and every timer. Idempotent. */
   close(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) this.#timers.clearTimeout(this.#timer);
     this.#timer = null;
     const client = this.#client;
     this.#client = null;

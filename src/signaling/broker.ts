@@ -7,6 +7,7 @@
 import net from "node:net";
 import { Aedes } from "aedes";
 import { InvalidArgumentError, SignalingError } from "../errors.ts";
+import { LifecycleState } from "../util/closable.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 
 export interface BrokerOptions {
@@ -26,8 +27,10 @@ export interface RunningBroker {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Stops listening and disconnects every client. Idempotent. */
+  /** Stops listening and disconnects every client. Memoized and idempotent; never rejects. */
   close(): Promise<void>;
+  /** Same teardown as close() (a broker has nothing to flush); memoized, never rejects. */
+  destroy(err?: Error): Promise<void>;
 }
 
 function hasWildcard(topic: string): boolean {
@@ -85,19 +88,21 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const shownHost = net.isIPv6(addr.address) ? `[${addr.address}]` : addr.address;
   log.info("broker listening", { host: addr.address, port: addr.port });
 
-  let closing: Promise<void> | null = null;
+  let teardown: Promise<void> | undefined;
+  // close() and destroy() share one teardown (a destroy during close joins it).
+  const state = new LifecycleState("signaling broker", () =>
+    (teardown ??= (async () => {
+      const serverClosed = new Promise<void>((r) => server.close(() => r()));
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => aedes.close(() => r()));
+      await serverClosed;
+    })()),
+  );
   return {
     url: `mqtt://${shownHost}:${addr.port}`,
     host: addr.address,
     port: addr.port,
-    close() {
-      closing ??= (async () => {
-        const serverClosed = new Promise<void>((r) => server.close(() => r()));
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((r) => aedes.close(() => r()));
-        await serverClosed;
-      })();
-      return closing;
-    },
+    close: () => state.close(),
+    destroy: (err?: Error) => state.destroy(err),
   };
 }

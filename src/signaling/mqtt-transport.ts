@@ -11,6 +11,7 @@ import { EventEmitter } from "node:events";
 import { createHash } from "node:crypto";
 import { type NodeId, publicKeyFromId } from "../identity/identity.ts";
 import { InvalidArgumentError, SignalingError } from "../errors.ts";
+import { type Clock, type TimerHandle, type Timers, systemClock, systemTimers } from "../util/clock.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { BrokerLink, type LinkState } from "./broker-link.ts";
 import { filterBrokerUrls, parseBrokerUrl } from "./broker-url.ts";
@@ -58,6 +59,10 @@ export interface MqttTransportOptions {
   allowPrivateBrokers?: boolean;
   /** New connections to peers' brokers per minute at most (a budget against being steered to many hosts). @default 20 */
   maxNewOutboundPerMinute?: number;
+  /** Dedupe expiry and the outbound budget read it. @default systemClock */
+  clock?: Clock;
+  /** Start, idle, reconnect and publish timers. @default systemTimers */
+  timers?: Timers;
 }
 
 export const MQTT_TRANSPORT_DEFAULTS = Object.freeze({
@@ -77,7 +82,7 @@ export const MQTT_TRANSPORT_DEFAULTS = Object.freeze({
   maxNewOutboundPerMinute: 20,
 });
 
-type Resolved = Required<Omit<MqttTransportOptions, "logger" | "brokers" | "id">>;
+type Resolved = Required<Omit<MqttTransportOptions, "logger" | "brokers" | "id" | "clock" | "timers">>;
 
 export interface BrokerStatus {
   url: string;
@@ -122,9 +127,11 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
   readonly #opts: Resolved;
   readonly #log: Logger;
   readonly #links = new Map<string, BrokerLink>();
-  readonly #outbound = new Map<string, { link: BrokerLink; idle: NodeJS.Timeout | null }>();
+  readonly #outbound = new Map<string, { link: BrokerLink; idle: TimerHandle | null }>();
   readonly #seen = new Map<string, number>();
   #newOutbound!: TokenBucket;
+  readonly #clock: Clock;
+  readonly #timers: Timers;
   #started = false;
   #closed = false;
 
@@ -141,7 +148,9 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
       else (opts as Record<string, number | boolean>)[k] = v;
     }
     this.#opts = opts;
-    this.#newOutbound = new TokenBucket({ capacity: Math.max(1, opts.maxNewOutboundPerMinute), refillPerSecond: opts.maxNewOutboundPerMinute / 60 }, Date.now());
+    this.#clock = options.clock ?? systemClock;
+    this.#timers = options.timers ?? systemTimers;
+    this.#newOutbound = new TokenBucket({ capacity: Math.max(1, opts.maxNewOutboundPerMinute), refillPerSecond: opts.maxNewOutboundPerMinute / 60 }, this.#clock.now());
     const urls: string[] = [];
     for (const u of options.brokers ?? []) {
       const v = parseBrokerUrl(u, 2048);
@@ -185,12 +194,12 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
       const failed = new Set<BrokerLink>();
       const offs: Array<() => void> = [];
       const finish = () => {
-        clearTimeout(timer);
+        this.#timers.clearTimeout(timer);
         signal?.removeEventListener("abort", finish);
         for (const off of offs) off();
         resolve();
       };
-      const timer = setTimeout(finish, this.#opts.startTimeoutMs);
+      const timer = this.#timers.setTimeout(finish, this.#opts.startTimeoutMs);
       signal?.addEventListener("abort", finish, { once: true });
       for (const link of links) {
         const up = () => finish();
@@ -216,6 +225,7 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
       keepaliveSec: this.#opts.keepaliveSec,
       reconnectInitialMs: this.#opts.reconnectInitialMs,
       reconnectMaxMs: this.#opts.reconnectMaxMs,
+      timers: this.#timers,
     });
   }
 
@@ -233,7 +243,7 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
     if (payload.length > this.#opts.maxMessageBytes) {
       return this.#log.debug("dropping an oversize message", { broker, bytes: payload.length });
     }
-    const now = Date.now();
+    const now = this.#clock.now();
     const key = createHash("sha256").update(payload).digest("base64").slice(0, 22);
     const seenUntil = this.#seen.get(key);
     if (seenUntil !== undefined && seenUntil > now) return this.#log.debug("dropping a copy already delivered", { broker });
@@ -273,9 +283,9 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
     const own = this.#links.get(url);
     if (own) return own.publish(topic, payload, timeout, signal);
     const link = this.#outboundLink(url);
-    const deadline = Date.now() + timeout;
+    const deadline = this.#clock.now() + timeout;
     await link.ready(timeout, signal);
-    await link.publish(topic, payload, Math.max(1, deadline - Date.now()), signal);
+    await link.publish(topic, payload, Math.max(1, deadline - this.#clock.now()), signal);
     this.#touch(url);
   }
 
@@ -287,7 +297,7 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
       this.#touch(url);
       return entry.link;
     }
-    if (!this.#newOutbound.take(Date.now())) {
+    if (!this.#newOutbound.take(this.#clock.now())) {
       throw new SignalingError(`not connecting to ${url}: more than ${this.#opts.maxNewOutboundPerMinute} new broker connections in a minute`);
     }
     while (this.#outbound.size >= this.#opts.maxOutbound) this.#dropOutbound(this.#outbound.keys().next().value as string);
@@ -303,15 +313,15 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
   #touch(url: string): void {
     const entry = this.#outbound.get(url);
     if (!entry) return;
-    if (entry.idle) clearTimeout(entry.idle);
-    entry.idle = setTimeout(() => this.#dropOutbound(url), this.#opts.outboundIdleMs);
+    if (entry.idle) this.#timers.clearTimeout(entry.idle);
+    entry.idle = this.#timers.setTimeout(() => this.#dropOutbound(url), this.#opts.outboundIdleMs);
   }
 
   #dropOutbound(url: string, only?: BrokerLink): void {
     const entry = this.#outbound.get(url);
     if (!entry || (only && entry.link !== only)) return;
     this.#outbound.delete(url);
-    if (entry.idle) clearTimeout(entry.idle);
+    if (entry.idle) this.#timers.clearTimeout(entry.idle);
     entry.link.close();
   }
 

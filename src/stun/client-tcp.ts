@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from "../util/logger.ts";
 import { decode, encode, getAttribute, Method, newTransactionId, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "./codec.ts";
 import { StunFramer } from "./framer.ts";
 import { formatAddress, toTransportAddress } from "./ip.ts";
-import { deadline, within } from "./wait.ts";
+import { deadline, raceSignal, withDeadline } from "../util/deadline.ts";
 import { bindingResult, type BindingResult, type StunClientStats } from "./binding.ts";
 
 /**
@@ -80,14 +80,13 @@ export class StunTcpConnection {
     const sock = net.connect({ host: server.address, port: server.port, localAddress, localPort: opts.localPort || undefined, family: server.family });
     sock.on("error", () => {});
     try {
-      await within(
-        new Promise<void>((resolve, reject) => {
-          sock.once("connect", resolve);
-          sock.once("error", reject);
-        }),
-        opts.timeout ?? 1500,
-        opts.signal,
-        `STUN TCP connect to ${formatAddress(server)}`,
+      await withDeadline(
+        { timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP connect to ${formatAddress(server)}` },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            sock.once("connect", resolve);
+            sock.once("error", reject);
+          }),
       );
     } catch (err) {
       sock.destroy();
@@ -143,13 +142,13 @@ export class StunTcpConnection {
     if (this.#closed || this.#sock.destroyed) throw new StunError("STUN TCP connection is closed");
     const txid = newTransactionId();
     const key = hexId(txid);
-    const d = deadline(opts.timeout ?? 1500, opts.signal, `STUN TCP request to ${formatAddress(this.server)}`);
+    const d = deadline({ timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP request to ${formatAddress(this.server)}` });
     const start = performance.now();
     try {
       const answer = new Promise<DecodedStunMessage>((resolve, reject) => this.#pending.set(key, { resolve, reject }));
       this.stats.sent++;
       this.#sock.write(encode({ method, class: "request", transactionId: txid, attributes }, { fingerprint: true }));
-      const msg = await Promise.race([answer, d.expired]);
+      const msg = await raceSignal(answer, d.signal);
       return { msg, rttMs: performance.now() - start };
     } finally {
       d.done();
@@ -213,7 +212,7 @@ export class StunTcpConnection {
       }
       if (!getAttribute(res.response, "P2PNODE-DIAL-BACK")) return { supported: false, arrived: false };
       try {
-        await within(arrived, opts.wait ?? 500, opts.signal, "dial-back");
+        await withDeadline({ timeout: opts.wait ?? 500, signals: [opts.signal], what: "dial-back" }, () => arrived);
         return { supported: true, arrived: true, from: arrivedFrom };
       } catch {
         return { supported: true, arrived: false };
@@ -251,7 +250,7 @@ export class StunTcpConnection {
 
 /** One-shot TCP Binding: connect, ask, close. */
 export async function stunBindingTcp(server: TransportAddress, opts: StunTcpOptions = {}): Promise<BindingResult> {
-  const d = deadline(opts.timeout ?? 1500, opts.signal, `STUN TCP binding to ${formatAddress(server)}`);
+  const d = deadline({ timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP binding to ${formatAddress(server)}` });
   let conn: StunTcpConnection | undefined;
   try {
     conn = await StunTcpConnection.connect(server, { ...opts, timeout: d.remaining() });

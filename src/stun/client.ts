@@ -4,7 +4,8 @@ import { InvalidArgumentError, StunError } from "../errors.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
 import { decode, encode, Method, newTransactionId, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "./codec.ts";
 import { formatAddress, toTransportAddress } from "./ip.ts";
-import { deadline } from "./wait.ts";
+import { systemTimers, type Timers } from "../util/clock.ts";
+import { deadline, raceSignal } from "../util/deadline.ts";
 
 export * from "./client-tcp.ts";
 export * from "./binding.ts";
@@ -44,6 +45,8 @@ export interface StunUdpClientOptions {
   /** Used when localAddress is not given. @default 4 */
   family?: 4 | 6;
   logger?: Logger;
+  /** Retransmission and timeout timers (tests inject FakeTime). @default systemTimers */
+  timers?: Timers;
 }
 
 type Pending = { resolve: (m: { msg: DecodedStunMessage; from: TransportAddress }) => void; reject: (e: Error) => void };
@@ -57,10 +60,12 @@ export class StunUdpClient {
   #pending = new Map<string, Pending>();
   #closed = false;
   #local: TransportAddress;
+  readonly #timers: Timers;
 
-  private constructor(sock: dgram.Socket, log: Logger) {
+  private constructor(sock: dgram.Socket, log: Logger, timers: Timers) {
     this.#sock = sock;
     this.#log = log;
+    this.#timers = timers;
     const a = sock.address();
     this.#local = toTransportAddress(a.address, a.port);
     sock.on("message", (buf, rinfo) => this.#onMessage(buf, rinfo));
@@ -82,7 +87,7 @@ export class StunUdpClient {
       try { sock.close(); } catch {}
       throw err;
     });
-    return new StunUdpClient(sock, (opts.logger ?? silentLogger).child("stun-client"));
+    return new StunUdpClient(sock, (opts.logger ?? silentLogger).child("stun-client"), opts.timers ?? systemTimers);
   }
 
   /** The bound local address (may be a wildcard IP). */
@@ -117,8 +122,8 @@ export class StunUdpClient {
     const txid = newTransactionId();
     const bytes = encode({ method, class: "request", transactionId: txid, attributes }, { fingerprint: true });
     const key = hexId(txid);
-    const d = deadline(timeout, opts.signal, `STUN request to ${formatAddress(server)}`);
-    const timers: NodeJS.Timeout[] = [];
+    const d = deadline({ timeout, signals: [opts.signal], what: `STUN request to ${formatAddress(server)}`, timers: this.#timers });
+    const timers: Array<ReturnType<Timers["setTimeout"]>> = [];
     const start = performance.now();
     let sends = 0;
     try {
@@ -134,13 +139,13 @@ export class StunUdpClient {
       for (const at of schedule) {
         if (at >= timeout) break;
         if (at <= 0) send();
-        else timers.push(setTimeout(send, at));
+        else timers.push(this.#timers.setTimeout(send, at));
       }
-      const got = await Promise.race([answer, d.expired]);
+      const got = await raceSignal(answer, d.signal);
       return { ...got, rttMs: performance.now() - start, sends };
     } finally {
       d.done();
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers) this.#timers.clearTimeout(t);
       this.#pending.delete(key);
     }
   }

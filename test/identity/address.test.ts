@@ -4,6 +4,7 @@ import { ADDRESS_PREFIX, MAX_ADDRESS_LENGTH, UNKNOWN_NAT, encodeAddress, newerAd
 import { base32Decode, base32Encode } from "../../src/util/encoding.ts";
 import { AddressError } from "../../src/errors.ts";
 import { Identity } from "../../src/identity/identity.ts";
+import { FakeTime } from "../../src/util/clock.ts";
 
 // A fixed key: Ed25519 signatures are deterministic, so addresses built from it are fixed vectors.
 const PEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIG3CKuInTgsL5ivJrj/DTQNSptocFGAMqxxZTIrbiBmM\n-----END PRIVATE KEY-----\n";
@@ -224,6 +225,15 @@ describe("address: parse rejects", () => {
     throwsAddress(() => parseAddress(a, { now: 1_000_000_001 }), /expired at 1970-01-12T13:46:40.000Z/);
     throwsAddress(() => parseAddress(a), /expired/);
     assert.equal(parseAddress(a, { allowExpired: true }).id, me.id);
+  });
+
+  it("expiry read from an injected clock (the node's), and `now` wins over it", async () => {
+    const time = new FakeTime(1_000_000_000);
+    const a = encodeAddress(me, fields({ expires: 1_000_000 }));
+    assert.equal(parseAddress(a, { clock: time }).expires, 1_000_000, "valid at the expiry second");
+    await time.advance(1);
+    throwsAddress(() => parseAddress(a, { clock: time }), /expired/);
+    assert.equal(parseAddress(a, { clock: time, now: 1_000_000_000 }).id, me.id);
   });
 
   it("a wrong version", () => {

@@ -30,9 +30,10 @@ function answerFor(kind: Behaviour, req: Uint8Array, from: { address: string; po
 }
 
 /** Starts a bad server on `host`, UDP and TCP on one port. */
-export async function badServer(kind: Behaviour, host = "127.0.0.1"): Promise<{ uri: string; close: () => Promise<void> }> {
+export async function badServer(kind: Behaviour, host = "127.0.0.1", onRequest?: () => void): Promise<{ uri: string; close: () => Promise<void> }> {
   const udp = dgram.createSocket(net.isIPv6(host) ? "udp6" : "udp4");
   udp.on("message", (m, r) => {
+    onRequest?.();
     const a = answerFor(kind, m, r);
     if (a) udp.send(a, r.port, r.address);
   });
@@ -47,6 +48,7 @@ export async function badServer(kind: Behaviour, host = "127.0.0.1"): Promise<{ 
     c.on("data", (d) => {
       try {
         for (const fr of f.push(d)) {
+          onRequest?.();
           const a = answerFor(kind, fr.bytes, { address: c.remoteAddress!, port: c.remotePort! });
           if (a) c.write(a);
         }
@@ -55,7 +57,15 @@ export async function badServer(kind: Behaviour, host = "127.0.0.1"): Promise<{ 
       }
     });
   });
-  await new Promise<void>((res) => tcp.listen(port, host, res));
+  // The UDP port may be taken for TCP: then start over on another one (never leave the UDP socket open).
+  const listening = await new Promise<boolean>((res) => {
+    tcp.once("error", () => res(false));
+    tcp.listen(port, host, () => res(true));
+  });
+  if (!listening) {
+    await new Promise<void>((r) => udp.close(() => r()));
+    return badServer(kind, host, onRequest);
+  }
   const shown = host.includes(":") ? `[${host}]` : host;
   return {
     uri: `stun:${shown}:${port}`,

@@ -25,7 +25,7 @@ describe("discoverNat on loopback (no NAT): RFC 5780 server on 127.0.0.1 + 127.0
     it(`UDP and TCP are "open": EIM, EIF, port preserved (localAddress ${localAddress ?? "wildcard"})`, async (t) => {
       const { r, ms } = await timed(discoverNat({ servers: [uri], localAddress, timeout: 2000 }));
       t.diagnostic(`discovery took ${Math.round(ms)} ms (report ${r.durationMs} ms)`);
-      assert.ok(ms < 2000);
+      assert.deepEqual(r.warnings, [], "finished inside its budget, nothing partial");
       assert.equal(r.family, 4);
       for (const tr of [r.udp!, r.tcp!]) {
         assert.deepEqual(tr.warnings, [], `${tr.transport} warnings`);
@@ -38,7 +38,8 @@ describe("discoverNat on loopback (no NAT): RFC 5780 server on 127.0.0.1 + 127.0
         assert.equal(tr.publicAddress?.address, "127.0.0.1");
         assert.equal(tr.publicAddress?.port, tr.localAddress?.port);
         assert.deepEqual(tr.predictedPorts, [tr.localAddress!.port]);
-        assert.ok(tr.timings.length >= 3 && tr.timings.every((s) => s.ok && s.ms >= 0));
+        assert.ok(tr.timings.length >= 3, `${tr.transport}: ${tr.timings.length} steps`);
+        for (const s of tr.timings) assert.equal(s.ok, true, `${s.step}: ${s.detail}`);
       }
       assert.ok(r.tcp!.timings.some((s) => s.step.startsWith("tcp dial-back") && /arrived from 127\.0\.0\.2/.test(s.detail ?? "")));
     });
@@ -187,17 +188,20 @@ describe("discoverNat arguments and cancellation", () => {
     });
   }
 
-  it("abort -> AbortError, promptly", async () => {
-    const b = await badServer("silent");
+  it("abort while probing -> AbortError; an aborted signal -> AbortError before any probe", async () => {
+    const ac = new AbortController();
+    let requests = 0;
+    // Aborted by event order (the first probe reached the server), not after a sleep.
+    const b = await badServer("silent", "127.0.0.1", () => requests++ === 0 && ac.abort());
     try {
-      const ac = new AbortController();
-      setTimeout(() => ac.abort(), 50);
-      const t = performance.now();
       await assert.rejects(discoverNat({ servers: [b.uri], signal: ac.signal, timeout: 5000 }), AbortError);
-      assert.ok(performance.now() - t < 1000);
+      assert.ok(requests >= 1);
+      const before = requests;
       await assert.rejects(discoverNat({ servers: [b.uri], signal: AbortSignal.abort() }), AbortError);
+      assert.equal(requests, before, "nothing is sent for an already aborted signal");
     } finally {
       await b.close();
     }
   });
+
 });

@@ -41,4 +41,3 @@ export async function until(cond: () => boolean, what: string, ms = 8000): Promi
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DialError, RefusedError, SignalingError } from "../../src/errors.ts";
+import { AbortError, DialError, RefusedError, SignalingError } from "../../src/errors.ts";
 import { GET_ADDR, REVERSE_CONNECT, parseReverseConnect } from "../../src/signaling/messages.ts";
 import { broker, node, until } from "./helpers.ts";
 
@@ -31,7 +31,8 @@ test("signaling: request/reply between two nodes through one aedes broker", asyn
   rtts.sort((x, y) => x - y);
   t.diagnostic(`request round trip via aedes on loopback: median ${rtts[5].toFixed(2)} ms, min ${rtts[0].toFixed(2)} ms`);
   const p = await alice.ping(bob.id, [b.url]);
-  assert.ok(p.rttMs >= 0 && Math.abs(p.offsetMs) < 1000, JSON.stringify(p));
+  // One machine, one clock: the estimate must find (almost) no offset. Exact values: fake-time.test.ts.
+  assert.ok(Math.abs(p.offsetMs) < 1000, JSON.stringify(p));
   t.diagnostic(`ping: rtt ${p.rttMs} ms, offset ${p.offsetMs} ms`);
 });
 
@@ -134,15 +135,17 @@ test("signaling: close is idempotent, rejects pending requests, and request afte
   const b = await broker(t);
   const alice = await node(t, [b.url]);
   const bob = await node(t, [b.url]);
-  bob.on("slow", () => new Promise((r) => setTimeout(r, 300)));
+  let started = 0;
+  bob.on("slow", () => (started++, new Promise(() => {})));
   const pending = alice.request(bob.id, [b.url], "slow", {}, { timeout: 5000 });
-  await new Promise((r) => setTimeout(r, 50));
-  await Promise.all([alice.close(), alice.close()]);
-  await assert.rejects(pending, { code: "P2P_ERR_ABORTED" });
+  await until(() => started === 1, "bob's handler to start");
+  const first = alice.close();
+  assert.equal(alice.close(), first, "memoized: the second call returns the first call's promise");
+  await first;
+  await assert.rejects(pending, AbortError);
   await assert.rejects(alice.request(bob.id, [b.url], "slow", {}), SignalingError);
   const ac = new AbortController();
   const p2 = bob.request(alice.id, [b.url], "slow", {}, { signal: ac.signal });
   ac.abort();
-  await assert.rejects(p2, { code: "P2P_ERR_ABORTED" });
-  await assert.rejects(bob.request(alice.id, [b.url], "slow", {}, { timeout: 400 }), { code: "P2P_ERR_TIMEOUT" });
+  await assert.rejects(p2, AbortError);
 });

@@ -5,6 +5,7 @@ import { AbortError, StunError, TimeoutError } from "../../src/errors.ts";
 import { StunTcpConnection, StunUdpClient, stunBinding, stunBindingTcp } from "../../src/stun/client.ts";
 import { decode, encode, Method, type TransportAddress } from "../../src/stun/codec.ts";
 import { StunServer } from "../../src/stun/server.ts";
+import { FakeTime } from "../../src/util/clock.ts";
 
 const v4 = (address: string, port: number): TransportAddress => ({ family: 4, address, port });
 // RFC 5780 §7.6 PADDING: over UDP the server answers at most the request's size beyond
@@ -184,15 +185,44 @@ describe("client against misbehaving UDP servers", () => {
     }
   });
 
-  it("silence -> TimeoutError after retransmissions; abort -> AbortError", async () => {
+  it("silence: sends at 0, 100, 300, 700 ms, then TimeoutError at exactly 1500 ms (fake time)", async () => {
     const srv = await responder(() => []);
-    const c = await StunUdpClient.open({ localAddress: "127.0.0.1" });
+    const time = new FakeTime();
+    const c = await StunUdpClient.open({ localAddress: "127.0.0.1", timers: time });
     try {
-      await assert.rejects(c.binding(srv.addr, { timeout: 400 }), TimeoutError);
-      assert.equal(c.stats.sent, 3); // 0, 100, 300 ms
+      let settled: unknown = "pending";
+      const p = c.binding(srv.addr).then(() => "answered", (e: unknown) => e);
+      void p.then((v) => (settled = v));
+      // [advance by, sends so far]: each send lands on its millisecond, not one earlier.
+      const steps: Array<[number, number]> = [[0, 1], [99, 1], [1, 2], [199, 2], [1, 3], [399, 3], [1, 4], [799, 4]];
+      for (const [ms, sent] of steps) {
+        await time.advance(ms);
+        assert.equal(c.stats.sent, sent, `at ${time.now()}`);
+      }
+      assert.equal(settled, "pending", "still waiting at 1499 ms");
+      await time.advance(1);
+      assert.ok((await p) instanceof TimeoutError);
+      assert.equal(time.pending, 0, "retransmit and deadline timers freed");
+    } finally {
+      await c.close();
+      await srv.close();
+    }
+  });
+
+  it("abort -> AbortError at once, later retransmissions cancelled; close() twice; closed client -> StunError", async () => {
+    const srv = await responder(() => []);
+    const time = new FakeTime();
+    const c = await StunUdpClient.open({ localAddress: "127.0.0.1", timers: time });
+    try {
       const ac = new AbortController();
-      setTimeout(() => ac.abort(), 20);
-      await assert.rejects(c.binding(srv.addr, { signal: ac.signal }), AbortError);
+      const p = c.binding(srv.addr, { signal: ac.signal }).then(() => "answered", (e: unknown) => e);
+      await time.advance(150);
+      assert.equal(c.stats.sent, 2);
+      ac.abort();
+      assert.ok((await p) instanceof AbortError);
+      assert.equal(time.pending, 0);
+      await time.advance(2000);
+      assert.equal(c.stats.sent, 2, "no retransmission after the abort");
       await assert.rejects(c.binding(srv.addr, { signal: AbortSignal.abort() }), AbortError);
     } finally {
       await c.close();
@@ -201,6 +231,7 @@ describe("client against misbehaving UDP servers", () => {
     }
     await assert.rejects(c.binding(srv.addr), StunError);
   });
+
 
   it("success without a mapped address -> StunError", async () => {
     const srv = await responder((req) => [encode({ method: Method.BINDING, class: "success", transactionId: decode(req).transactionId, attributes: [] })]);

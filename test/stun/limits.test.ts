@@ -11,6 +11,7 @@ import { decode, encode, encodingLength, getAttribute, Method, newTransactionId,
 import { checkBucket, SourceLimiter, sourceKey } from "../../src/stun/rate-limit.ts";
 import { fitAnswer, fitError, type Candidate } from "../../src/stun/reply-size.ts";
 import { StunServer, type StunServerOptions } from "../../src/stun/server.ts";
+import { FakeTime } from "../../src/util/clock.ts";
 
 const PADDING = 0x0026;
 const pad = (n: number): StunAttribute => ({ type: PADDING, value: new Uint8Array(n) });
@@ -387,8 +388,8 @@ describe("per-source UDP rate limit (injected clock)", { timeout: 15_000 }, () =
 
 describe("dial-back / dial-port limits per source", { timeout: 15_000 }, () => {
   it("per-source rate: the connect over the limit is refused (answered without the attribute) until the bucket refills", async () => {
-    let now = 0;
-    const server = await StunServer.listen({ host: "127.0.0.1", port: 0, udp: false, limits: { dial: { capacity: 2, refillPerSecond: 1 } }, now: () => now });
+    const time = new FakeTime();
+    const server = await StunServer.listen({ host: "127.0.0.1", port: 0, udp: false, limits: { dial: { capacity: 2, refillPerSecond: 1 } }, clock: time });
     const target = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => target.listen(0, "127.0.0.1", r));
     const port = (target.address() as net.AddressInfo).port;
@@ -396,10 +397,12 @@ describe("dial-back / dial-port limits per source", { timeout: 15_000 }, () => {
     try {
       const outcomes: boolean[] = [];
       for (let i = 0; i < 3; i++) outcomes.push((await conn.dialPort(port)).supported);
-      now = 1000;
+      await time.advance(999);
       outcomes.push((await conn.dialPort(port)).supported);
-      assert.deepEqual(outcomes, [true, true, false, true]);
-      assert.equal(server.stats.dialsRefused, 1);
+      await time.advance(1);
+      outcomes.push((await conn.dialPort(port)).supported);
+      assert.deepEqual(outcomes, [true, true, false, false, true], "one token back after exactly 1000 ms");
+      assert.equal(server.stats.dialsRefused, 2);
       assert.equal(server.stats.dialBacks, 3);
     } finally {
       await conn.close();
@@ -468,6 +471,7 @@ describe("StunServer options are validated", { timeout: 15_000 }, () => {
     ["dialBackTimeout 1.5", { dialBackTimeout: 1.5 }],
     ["strictUdpSize 'yes'", { strictUdpSize: "yes" as unknown as boolean }],
     ["now not a function", { now: 5 as unknown as () => number }],
+    ["clock without now()", { clock: {} as unknown as { now(): number } }],
   ];
   for (const [label, opts] of bad) {
     it(`rejects ${label} with InvalidArgumentError`, async () => {
