@@ -7,6 +7,8 @@
 import net from "node:net";
 import type { NodeAddress } from "../identity/address.ts";
 import { AbortError, DialError, PeerIdentityError, TimeoutError } from "../errors.ts";
+import { systemTimers, type TimerHandle, type Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
 import { classifyIp } from "../util/ip.ts";
 import type { Applicability, DialContext, DialResult, Strategy } from "./strategy.ts";
 
@@ -86,8 +88,8 @@ export function directCandidates(local: NodeAddress, remote: NodeAddress): Candi
     .slice(0, MAX_DIRECT_CANDIDATES);
 }
 
-/** Opens a TCP connection, honouring an AbortSignal and a timeout. */
-export function dialTcp(host: string, port: number, signal: AbortSignal, timeout: number, localPort?: number): Promise<net.Socket> {
+/** Opens a TCP connection, honouring an AbortSignal and a timeout (on `timers`). */
+export function dialTcp(host: string, port: number, signal: AbortSignal, timeout: number, localPort?: number, timers: Timers = systemTimers): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(new AbortError("dial aborted"));
     let socket: net.Socket;
@@ -96,11 +98,11 @@ export function dialTcp(host: string, port: number, signal: AbortSignal, timeout
     } catch (err) {
       return reject(err);
     }
-    const timer = setTimeout(() => done(new TimeoutError(`TCP connect to ${host}:${port} timed out after ${timeout} ms`)), timeout);
+    const timer = timers.setTimeout(() => done(new TimeoutError(`TCP connect to ${host}:${port} timed out after ${timeout} ms`)), timeout);
     const onAbort = () => done(new AbortError("dial aborted"));
     const onError = (err: Error) => done(err);
     const done = (err?: Error) => {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
       socket.off("error", onError);
       socket.off("connect", onConnect);
@@ -142,85 +144,89 @@ export class DirectStrategy implements Strategy {
   /** Races the given endpoints (also used by reverse connect on the peer's side). */
   async race(
     candidates: Candidate[],
-    ctx: Pick<DialContext, "secure" | "progress">,
+    ctx: Pick<DialContext, "secure" | "progress" | "timers">,
     opts: { signal: AbortSignal; timeout: number },
   ): Promise<DialResult> {
     if (candidates.length === 0) throw new DialError("direct: the peer lists no endpoint reachable from here");
-    const race = new AbortController();
-    const onOuterAbort = () => race.abort();
-    opts.signal.addEventListener("abort", onOuterAbort, { once: true });
+    const timers = ctx.timers ?? systemTimers;
+    // Aborted once a winner is in (the losers stop); the caller's signal stops every attempt too.
+    const won = new AbortController();
     const failures: Array<{ c: Candidate; err: unknown }> = [];
     const attemptTimeout = Math.min(this.options.attemptTimeout, opts.timeout);
 
     const attempt = async (c: Candidate): Promise<DialResult> => {
-      const own = new AbortController();
-      const onRace = () => own.abort();
-      race.signal.addEventListener("abort", onRace, { once: true });
-      const timer = setTimeout(() => own.abort(new TimeoutError(`attempt to ${c.host}:${c.port} timed out`)), attemptTimeout);
+      const d = deadline({ timeout: attemptTimeout, signals: [opts.signal, won.signal], what: `attempt to ${c.host}:${c.port}`, timers });
       let socket: net.Socket | undefined;
       try {
         ctx.progress("dial", { host: c.host, port: c.port, kind: c.kind });
-        socket = await dialTcp(c.host, c.port, own.signal, attemptTimeout);
-        const session = await ctx.secure(socket, "initiator", own.signal);
+        socket = await dialTcp(c.host, c.port, d.signal, attemptTimeout, undefined, timers);
+        const session = await ctx.secure(socket, "initiator", d.signal);
         return { stream: socket, session, role: "initiator", remoteAddress: c.host, remotePort: c.port };
       } catch (err) {
         socket?.destroy();
-        throw own.signal.aborted && !race.signal.aborted && !(err instanceof PeerIdentityError)
-          ? new TimeoutError(`no answer from ${c.host}:${c.port} within ${attemptTimeout} ms`)
+        // Our own budget ran out (not the caller's, not a lost race): say so, unless the peer proved another key.
+        throw d.signal.reason instanceof TimeoutError && !opts.signal.aborted && !won.signal.aborted && !(err instanceof PeerIdentityError)
+          ? new TimeoutError(`no answer from ${c.host}:${c.port} within ${attemptTimeout} ms`, { cause: err })
           : err;
       } finally {
-        clearTimeout(timer);
-        race.signal.removeEventListener("abort", onRace);
+        d.done();
       }
     };
 
-    try {
-      return await new Promise<DialResult>((resolve, reject) => {
-        let next = 0;
-        let pending = 0;
-        let settled = false;
-        let staggerTimer: NodeJS.Timeout | undefined;
-        const finishIfDone = () => {
-          if (!settled && pending === 0 && next >= candidates.length) {
-            settled = true;
-            const identity = failures.find((f) => f.err instanceof PeerIdentityError);
-            if (identity) return reject(identity.err);
-            if (opts.signal.aborted) return reject(new AbortError("connect aborted"));
-            const list = failures.map((f) => `${f.c.host}:${f.c.port} (${describe(f.err)})`).join("; ");
-            const err = new DialError(`direct: could not reach the peer at any of its ${candidates.length} endpoint(s): ${list}`);
-            reject(err);
-          }
-        };
-        const launch = () => {
-          clearTimeout(staggerTimer);
-          if (settled || next >= candidates.length) return finishIfDone();
-          const c = candidates[next++];
-          pending++;
-          attempt(c).then(
-            (res) => {
-              pending--;
-              if (settled) {
-                res.stream.destroy(); // a loser that finished late
-                return;
-              }
-              settled = true;
-              clearTimeout(staggerTimer);
-              race.abort();
-              resolve(res);
-            },
-            (err) => {
-              pending--;
-              failures.push({ c, err });
-              ctx.progress("dial-failed", { host: c.host, port: c.port, error: describe(err) });
-              if (!settled) launch(); // a failure starts the next candidate at once
-            },
-          );
-          if (next < candidates.length) staggerTimer = setTimeout(launch, this.options.staggerMs);
-        };
+    return new Promise<DialResult>((resolve, reject) => {
+      let next = 0;
+      let pending = 0;
+      let settled = false;
+      let staggerTimer: TimerHandle | undefined;
+      // Once the caller aborts, no further candidate starts and the stagger timer goes at once.
+      const onAbort = () => {
+        next = candidates.length;
         launch();
-      });
-    } finally {
-      opts.signal.removeEventListener("abort", onOuterAbort);
-    }
+      };
+      const settle = () => {
+        settled = true;
+        timers.clearTimeout(staggerTimer);
+        opts.signal.removeEventListener("abort", onAbort);
+      };
+      const finishIfDone = () => {
+        if (!settled && pending === 0 && next >= candidates.length) {
+          settle();
+          const identity = failures.find((f) => f.err instanceof PeerIdentityError);
+          if (identity) return reject(identity.err);
+          if (opts.signal.aborted) return reject(new AbortError("connect aborted"));
+          const list = failures.map((f) => `${f.c.host}:${f.c.port} (${describe(f.err)})`).join("; ");
+          reject(new DialError(`direct: could not reach the peer at any of its ${candidates.length} endpoint(s): ${list}`));
+        }
+      };
+      const launch = () => {
+        timers.clearTimeout(staggerTimer);
+        staggerTimer = undefined;
+        if (settled || next >= candidates.length) return finishIfDone();
+        const c = candidates[next++];
+        pending++;
+        attempt(c).then(
+          (res) => {
+            pending--;
+            if (settled) {
+              res.stream.destroy(); // a loser that finished late
+              return;
+            }
+            settle();
+            won.abort();
+            resolve(res);
+          },
+          (err) => {
+            pending--;
+            failures.push({ c, err });
+            ctx.progress("dial-failed", { host: c.host, port: c.port, error: describe(err) });
+            if (!settled) launch(); // a failure starts the next candidate at once
+          },
+        );
+        if (next < candidates.length) staggerTimer = timers.setTimeout(launch, this.options.staggerMs);
+      };
+      if (opts.signal.aborted) next = candidates.length;
+      else opts.signal.addEventListener("abort", onAbort, { once: true });
+      launch();
+    });
   }
 }

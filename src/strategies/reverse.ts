@@ -10,27 +10,30 @@
  *   pipe "reverse" ◀─────────────────── reply { connected } ────────────────────
  */
 import { randomBytes } from "node:crypto";
-import { parseAddress } from "../identity/address.ts";
 import { base64urlEncode } from "../util/encoding.ts";
-import { DialError, RefusedError, SignalingError } from "../errors.ts";
+import { sleep, systemClock, systemTimers, type Clock, type Timers } from "../util/clock.ts";
+import { asAbortError, deadline } from "../util/deadline.ts";
+import { DialError, RefusedError, SignalingError, TimeoutError } from "../errors.ts";
 import { parseReverseConnect, REVERSE_CONNECT } from "../signaling/messages.ts";
 import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "./strategy.ts";
 import type { NodeAddress } from "../identity/address.ts";
 import { reachability } from "../connect/ranking.ts";
 import { capCandidates } from "../connect/dial-policy.ts";
-import { sleeper } from "../signaling/wait.ts";
+import { admitRequest } from "./responder.ts";
 import { DirectStrategy, directCandidates } from "./direct.ts";
-
 
 export interface ReverseOptions {
   /** How long the peer gets to dial us after the request arrives (ms); a failed dial is answered exactly then. @default 5000 */
   dialTimeout: number;
 }
 
-/** The clock and sleep of the responder's constant-time failure (injected by tests). */
+/**
+ * The clock and timers of the responder's constant-time failure when the
+ * responder context carries none (the node's, passed in the context, come first).
+ */
 export interface ReverseComponents {
-  clock?: () => number;
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  clock?: Clock;
+  timers?: Timers;
 }
 
 export const REVERSE_DEFAULTS: Readonly<ReverseOptions> = Object.freeze({ dialTimeout: 5000 });
@@ -41,15 +44,12 @@ export class ReverseStrategy implements Strategy {
   readonly #direct: DirectStrategy;
   readonly responders: Readonly<Record<string, Responder>>;
 
-  readonly #clock: () => number;
-  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly #components: ReverseComponents;
 
   constructor(options: Partial<ReverseOptions> = {}, direct = new DirectStrategy(), components: ReverseComponents = {}) {
     this.options = { ...REVERSE_DEFAULTS, ...options };
     this.#direct = direct;
-    this.#clock = components.clock ?? Date.now;
-    const nap = sleeper();
-    this.#sleep = components.sleep ?? ((ms, signal) => nap.sleep(ms, signal));
+    this.#components = components;
     this.responders = { [REVERSE_CONNECT]: { dialsOut: true, handle: (body, from, ctx, signal) => this.#respond(body, from, ctx, signal) } };
   }
 
@@ -64,14 +64,15 @@ export class ReverseStrategy implements Strategy {
   async dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult> {
     if (!ctx.signaling) throw new DialError("reverse: no signaling channel to the peer");
     const token = base64urlEncode(randomBytes(18));
-    const ctrl = new AbortController();
-    const onAbort = () => ctrl.abort();
-    opts.signal.addEventListener("abort", onAbort, { once: true });
-    const inbound = ctx.expectInbound(token, { timeout: opts.timeout, signal: ctrl.signal });
+    // Ends the inbound wait and the request together: on the caller's abort, on our
+    // deadline, and once this dial is settled either way (finally).
+    const settled = new AbortController();
+    const d = deadline({ timeout: opts.timeout, signals: [opts.signal, settled.signal], what: "reverse connect", clock: ctx.clock, timers: ctx.timers });
+    const inbound = ctx.expectInbound(token, { timeout: opts.timeout, signal: d.signal });
     inbound.catch(() => {}); // observed below; a failed request must not leave it unhandled
     try {
       ctx.progress("reverse-request", { peer: ctx.remote.id });
-      const request = ctx.signaling.request(REVERSE_CONNECT, { address: ctx.local.text, token }, { timeout: opts.timeout, signal: ctrl.signal });
+      const request = ctx.signaling.request(REVERSE_CONNECT, { address: ctx.local.text, token }, { timeout: opts.timeout, signal: d.signal });
       // The connection usually arrives before the reply; a failed dial comes back as the reply.
       const first = await Promise.race([inbound.then((r) => ({ r })), request.then(() => ({ r: undefined }))]);
       if (first.r) {
@@ -80,34 +81,33 @@ export class ReverseStrategy implements Strategy {
       }
       return await inbound;
     } catch (err) {
+      // The caller's abort and our own deadline say what stopped us, whatever the wait saw.
+      if (opts.signal.aborted) throw asAbortError(opts.signal.reason, "reverse connect");
+      if (d.signal.reason instanceof TimeoutError) throw new TimeoutError(`reverse: the peer did not connect back within ${opts.timeout} ms`, { cause: err });
       if (err instanceof RefusedError || err instanceof DialError || err instanceof SignalingError) {
         throw new DialError(`reverse: the peer could not connect to us (${err.message})`, { cause: err });
       }
       throw err;
     } finally {
-      ctrl.abort();
-      opts.signal.removeEventListener("abort", onAbort);
+      settled.abort();
+      d.done();
     }
   }
 
   /** On the peer that was asked: dial the requester's own signed endpoints, and nothing else. */
   async #respond(body: unknown, from: string, ctx: ResponderContext, signal: AbortSignal): Promise<unknown> {
-    const req = parseReverseConnect(body);
-    let requester: NodeAddress;
-    try {
-      requester = parseAddress(req.address);
-    } catch (err) {
-      throw new RefusedError(`reverse-connect: the requester's address is invalid: ${(err as Error).message}`);
-    }
-    if (requester.id !== from) throw new RefusedError("reverse-connect: the address belongs to another node");
+    const { req, requester } = admitRequest(REVERSE_CONNECT, body, from, parseReverseConnect);
+    const clock = ctx.clock ?? this.#components.clock ?? systemClock;
+    const timers = ctx.timers ?? this.#components.timers ?? systemTimers;
     // A handful of the requester's own endpoints, one port per IP (docs/security.md §Dialling for a peer).
     const candidates = capCandidates(directCandidates(ctx.local, requester).filter((c) => ctx.mayDial(requester, c.host)));
     const dialCtx = {
+      timers,
       progress: (event: string, detail?: Record<string, unknown>) => ctx.logger.debug(event, detail),
       secure: (stream: Parameters<ResponderContext["secure"]>[0], _role: unknown, s: AbortSignal) =>
         ctx.secure(stream, "initiator", from, s, { strategy: "reverse" as const, token: req.token }),
     };
-    const started = this.#clock();
+    const started = clock.now();
     let result: DialResult;
     try {
       if (candidates.length === 0) throw new DialError("no endpoint of the requester may be dialled");
@@ -116,7 +116,7 @@ export class ReverseStrategy implements Strategy {
       ctx.logger.debug("reverse-connect dial failed", { peer: from, error: (err as Error).message });
       // Every failure is answered at the same moment, dialTimeout after the request, whatever
       // happened (refused, filtered, nothing allowed): the reply's timing must not help anyone scan.
-      await this.#sleep(started + this.options.dialTimeout - this.#clock(), signal);
+      await sleep(started + this.options.dialTimeout - clock.now(), signal, timers);
       throw new DialError("could not connect to the requester");
     }
     ctx.adopt(result, "reverse");

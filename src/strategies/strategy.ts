@@ -100,7 +100,13 @@ export interface Responder {
 export interface Strategy {
   readonly name: StrategyName;
   applies(local: NodeAddress, remote: NodeAddress): Applicability;
-  /** Connects, or rejects with a typed error. Must free every socket and timer on abort. */
+  /**
+   * Connects, or rejects with a typed error naming what failed. The contract
+   * every strategy passes (test/compliance/strategy.ts): on `opts.signal`'s
+   * abort it frees every socket and timer and rejects with AbortError; it
+   * stops itself after `opts.timeout` on `ctx.timers`; a peer proving another
+   * key than `ctx.remote.id` is PeerIdentityError, never a result.
+   */
   dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult>;
   /** Signaling request types this strategy answers on the peer's side. */
   readonly responders?: Readonly<Record<string, Responder>>;

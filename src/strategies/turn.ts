@@ -16,7 +16,7 @@
  * the two peers have, so the relay cannot forge acks or inject data.
  */
 import { randomBytes, randomInt } from "node:crypto";
-import { DialError, RefusedError, TimeoutError, TurnError } from "../errors.ts";
+import { DialError, PeerIdentityError, RefusedError, TimeoutError, TurnError } from "../errors.ts";
 import type { NodeAddress } from "../identity/address.ts";
 import { decodePacket } from "../rudp/packet.ts";
 import { RudpConnection } from "../rudp/connection.ts";
@@ -107,7 +107,8 @@ export class TurnStrategy implements Strategy {
     } catch (err) {
       if (opts.signal.aborted) throw asAbortError(opts.signal.reason, "TURN connect");
       if (d.signal.reason instanceof TimeoutError) throw new TimeoutError(`turn: the peer did not reach our relay within ${opts.timeout} ms`, { cause: err });
-      if (err instanceof TurnError) throw err;
+      // A peer that proved another key is PeerIdentityError, as for every strategy (connect() stops on it).
+      if (err instanceof TurnError || err instanceof PeerIdentityError) throw err;
       throw new DialError(`turn: ${(err as Error).message}`, { cause: err });
     } finally {
       settled.abort();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { encodeAddress } from "../../src/identity/address.ts";
-import { ConnectError, DialError, PeerIdentityError, RefusedError } from "../../src/errors.ts";
+import { ConnectError, DialError, PeerIdentityError, ProtocolError, RefusedError } from "../../src/errors.ts";
 import { Identity } from "../../src/identity/identity.ts";
 import type { Pipe } from "../../src/pipe/pipe.ts";
 import { startBroker } from "../../src/signaling/broker.ts";
@@ -11,7 +11,10 @@ import { parseAddress, UNKNOWN_NAT, type NodeAddress } from "../../src/identity/
 import { mayDialFor } from "../../src/connect/dial-policy.ts";
 import { silentLogger } from "../../src/util/logger.ts";
 import { ReverseStrategy } from "../../src/strategies/reverse.ts";
-import { loopbackNode } from "../support/nodes.ts";
+import { DirectStrategy } from "../../src/strategies/direct.ts";
+import type { ResponderContext } from "../../src/strategies/strategy.ts";
+import { FakeTime, type Timers } from "../../src/util/clock.ts";
+import { loopbackNode, waitFor } from "../support/nodes.ts";
 
 let broker: Awaited<ReturnType<typeof startBroker>>;
 before(async () => {
@@ -78,7 +81,7 @@ test("reverse fails cleanly when the peer cannot reach us, and connect() reports
   await assert.rejects(a.connect(b.addr, { strategies: ["reverse"], timeout: 8000 }), (e: Error) => e instanceof ConnectError && /reverse: the peer could not connect to us/.test(e.message));
 });
 
-test("a reverse token answered by the wrong identity does not complete connect()", async () => {
+test("an address signed by another key than the server's: PeerIdentityError (the reverse impostor: test/compliance)", async () => {
   const a = await loopbackNode(opts());
   const b = await loopbackNode(opts());
   const impostor = encodeAddress(Identity.generate(), { ...b.address, seq: 5 });
@@ -93,23 +96,42 @@ function signedAddress(who: Identity, pub: string[], priv: string[], port: numbe
   return encodeAddress(who, { seq: 1, expires: Math.floor(Date.now() / 1000) + 600, interfaces: [itf], signaling: [], relays: [] });
 }
 
-/** The responder side of reverse connect, alone: a fake clock and sleep, and a context that must not handshake. */
+/**
+ * The responder side of reverse connect, alone: fake time in its context (the
+ * clock can be skewed by hand, to stand for time a dial takes) and a context
+ * that must not handshake. `sleeps` records every timer the responder sets.
+ */
 function responder(me: Identity, local: string, mayDial: (requester: NodeAddress, host: string) => boolean) {
-  const clock = { now: 50_000 };
+  const time = new FakeTime();
+  let skew = 0;
+  const clock = { now: () => time.now() + skew };
   const sleeps: number[] = [];
-  const reverse = new ReverseStrategy({ dialTimeout: 5000 }, undefined, { clock: () => clock.now, sleep: async (ms) => void sleeps.push(ms) });
-  const ctx = {
+  const timers: Timers = {
+    setTimeout: (fn, ms) => (sleeps.push(ms), time.setTimeout(fn, ms)),
+    clearTimeout: (h) => time.clearTimeout(h),
+  };
+  const reverse = new ReverseStrategy({ dialTimeout: 5000, }, new DirectStrategy({ attemptTimeout: 5000 }));
+  const ctx: ResponderContext = {
     identity: me,
     local: parseAddress(local),
     stun: [],
     logger: silentLogger,
+    clock,
+    timers,
     secure: () => Promise.reject(new Error("no handshake expected")),
     adopt: () => assert.fail("nothing may be adopted"),
     mayDial,
     background: () => {},
   };
-  const handle = (body: unknown, from: string) => reverse.responders["reverse-connect"].handle(body, from, ctx as never, new AbortController().signal);
-  return { clock, sleeps, handle };
+  const handle = (body: unknown, from: string) => reverse.responders["reverse-connect"].handle(body, from, ctx, new AbortController().signal);
+  return { time, sleeps, handle, skew: (ms: number) => void (skew += ms) };
+}
+
+/** Settles to "pending" unless `p` has settled by now (after I/O had a turn). */
+async function state(p: Promise<unknown>): Promise<"pending" | "settled"> {
+  const mark = {};
+  const r = await Promise.race([p.then(() => "settled" as const, () => "settled" as const), new Promise((res) => setImmediate(() => res(mark)))]);
+  return r === mark ? "pending" : (r as "settled");
 }
 
 test("reverse responder: the LAN-scanner request (our public IP claimed, loopback/LAN endpoints listed) dials nothing", async () => {
@@ -123,9 +145,15 @@ test("reverse responder: the LAN-scanner request (our public IP claimed, loopbac
   const attacker = Identity.generate();
   const claim = signedAddress(attacker, ["203.0.113.5"], ["127.0.0.1", "10.0.0.5", "169.254.169.254"], trapPort);
   try {
-    await assert.rejects(r.handle({ address: claim, token: "C".repeat(24) }, attacker.id), DialError);
+    const p = r.handle({ address: claim, token: "C".repeat(24) }, attacker.id);
+    const rejected = assert.rejects(p, DialError);
+    assert.deepEqual(r.sleeps, [5000], "the only timer: the answer is due dialTimeout after the request, like every other failure");
+    await r.time.advance(4999);
+    assert.equal(await state(p), "pending", "not answered before dialTimeout");
+    await r.time.advance(1);
+    await rejected;
     assert.equal(probes, 0, "nothing was dialled");
-    assert.deepEqual(r.sleeps, [5000], "the failure is answered dialTimeout after the request, like every other failure");
+    assert.equal(r.time.pending, 0, "no timer left behind");
   } finally {
     trap.close();
   }
@@ -140,7 +168,27 @@ test("reverse responder: a refused dial is answered at the same moment as a filt
   const r = responder(me, signedAddress(me, [], ["127.0.0.1"], 4000), () => true); // allowPrivate: the refusal must be reached
   const peer = Identity.generate();
   const p = r.handle({ address: signedAddress(peer, [], ["127.0.0.1"], port), token: "D".repeat(24) }, peer.id);
-  r.clock.now += 7; // the refusal takes 7 ms on this clock
-  await assert.rejects(p, DialError);
-  assert.deepEqual(r.sleeps, [4993], "answered exactly dialTimeout after the request");
+  const rejected = assert.rejects(p, DialError);
+  r.skew(7); // the refusal takes 7 ms on this clock
+  // The attempt's deadline and its TCP connect's (5000 each) first, then, once refused, the wait for the common answer time.
+  await waitFor(() => r.sleeps.length === 3, 5000, "the refusal");
+  assert.deepEqual(r.sleeps, [5000, 5000, 4993], "answered exactly dialTimeout after the request");
+  assert.equal(r.time.pending, 1, "the attempt's timer was freed on the refusal");
+  await r.time.advance(4992);
+  assert.equal(await state(p), "pending");
+  await r.time.advance(1);
+  await rejected;
+  assert.equal(r.time.pending, 0);
+});
+
+test("reverse responder: a body that is not a reverse-connect request is a ProtocolError; someone else's address is refused", async () => {
+  const me = Identity.generate();
+  const r = responder(me, signedAddress(me, [], ["127.0.0.1"], 4000), () => assert.fail("nothing may be dialled"));
+  const peer = Identity.generate();
+  const other = Identity.generate();
+  await assert.rejects(r.handle({ address: 5, token: "E".repeat(24) }, peer.id), ProtocolError);
+  await assert.rejects(r.handle({ address: signedAddress(peer, [], ["127.0.0.1"], 1), token: "short" }, peer.id), ProtocolError);
+  await assert.rejects(r.handle({ address: "p2p1garbage", token: "E".repeat(24) }, peer.id), (e: Error) => e instanceof RefusedError && /address is invalid/.test(e.message));
+  await assert.rejects(r.handle({ address: signedAddress(other, [], ["127.0.0.1"], 1), token: "E".repeat(24) }, peer.id), (e: Error) => e instanceof RefusedError && /belongs to another node/.test(e.message));
+  assert.deepEqual(r.sleeps, [], "refused before any dial or wait");
 });

@@ -9,7 +9,7 @@
 import net from "node:net";
 import type { NatSummary } from "../../identity/address.ts";
 import { MAX_SEQUENTIAL_STEP, predictPorts } from "../../nat/classify.ts";
-import { InvalidArgumentError } from "../../errors.ts";
+import { ProtocolError } from "../../errors.ts";
 
 export interface Endpoint {
   ip: string;
@@ -109,17 +109,17 @@ export function punchTargets(remote: PunchOffer, ourPublicIps: readonly string[]
   return out;
 }
 
-/** Validates an offer that came over the wire; throws InvalidArgumentError. */
+/** Validates an offer that came over the wire (peer input); throws ProtocolError. */
 export function parseOffer(v: unknown): PunchOffer {
   const o = v as Record<string, unknown> | null;
-  if (typeof o !== "object" || o === null) throw new InvalidArgumentError("punch offer must be an object");
+  if (typeof o !== "object" || o === null) throw new ProtocolError("punch offer must be an object");
   const list = (key: keyof PunchOffer): Endpoint[] => {
     const l = o[key];
-    if (!Array.isArray(l) || l.length > OFFER_LIMITS[key]) throw new InvalidArgumentError(`punch offer ${key} must be a list of at most ${OFFER_LIMITS[key]} endpoints`);
+    if (!Array.isArray(l) || l.length > OFFER_LIMITS[key]) throw new ProtocolError(`punch offer ${key} must be a list of at most ${OFFER_LIMITS[key]} endpoints`);
     return l.map((e: unknown) => {
       const x = e as Record<string, unknown> | null;
-      if (typeof x !== "object" || x === null || typeof x.ip !== "string" || net.isIPv4(x.ip) === false) throw new InvalidArgumentError(`punch offer ${key}: not an IPv4 endpoint`);
-      if (!Number.isInteger(x.port) || (x.port as number) < 1 || (x.port as number) > 65535) throw new InvalidArgumentError(`punch offer ${key}: bad port`);
+      if (typeof x !== "object" || x === null || typeof x.ip !== "string" || net.isIPv4(x.ip) === false) throw new ProtocolError(`punch offer ${key}: not an IPv4 endpoint`);
+      if (!Number.isInteger(x.port) || (x.port as number) < 1 || (x.port as number) > 65535) throw new ProtocolError(`punch offer ${key}: bad port`);
       return { ip: x.ip, port: x.port as number };
     });
   };

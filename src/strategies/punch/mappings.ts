@@ -7,6 +7,7 @@
 import { lookup } from "node:dns/promises";
 import { PunchError } from "../../errors.ts";
 import type { Logger } from "../../util/logger.ts";
+import { systemClock, type Clock } from "../../util/clock.ts";
 import { StunTcpConnection } from "../../stun/client-tcp.ts";
 import { parseStunUri } from "../../stun/uri.ts";
 import type { PunchMapping } from "./candidates.ts";
@@ -30,18 +31,21 @@ export interface PunchPortsOptions {
   /** Budget for all of it (ms). */
   timeout: number;
   logger?: Logger;
+  /** Reads the budget's time. @default the system's */
+  clock?: Clock;
 }
 
 /** Opens `count` punch ports one after the other (so a sequential NAT numbers them in order). */
 export async function openPunchPorts(o: PunchPortsOptions): Promise<PunchPorts> {
-  const t0 = performance.now();
+  const clock = o.clock ?? systemClock;
+  const t0 = clock.now();
   const conns: StunTcpConnection[] = [];
   const release = async () => {
     await Promise.all(conns.splice(0).map((c) => c.close()));
   };
   const errors: string[] = [];
-  const end = Date.now() + o.timeout;
-  const left = () => Math.max(1, end - Date.now());
+  const end = t0 + o.timeout;
+  const left = () => Math.max(1, end - clock.now());
   try {
     for (const uri of o.stun) {
       let server;
@@ -62,7 +66,7 @@ export async function openPunchPorts(o: PunchPortsOptions): Promise<PunchPorts> 
           const b = await c.binding({ signal: o.signal, timeout: left() });
           mappings.push({ localPort: c.local.port, mapped: { ip: b.mapped.address, port: b.mapped.port } });
         }
-        return { mappings, localPorts: mappings.map((m) => m.localPort), ms: Math.round(performance.now() - t0), release };
+        return { mappings, localPorts: mappings.map((m) => m.localPort), ms: Math.round(clock.now() - t0), release };
       } catch (err) {
         if (o.signal.aborted) throw err;
         errors.push(`${uri}: ${(err as Error).message}`);

@@ -7,6 +7,7 @@
  */
 import type net from "node:net";
 import { AbortError, PunchError } from "../../errors.ts";
+import { deadline } from "../../util/deadline.ts";
 import { PreambleKind, encodePreamble, readPreamble, verifyPreamble } from "./preamble.ts";
 import { simultaneousOpen, type ConnectInfo, type SimultaneousOpenOptions, type SimultaneousOpenReport } from "./simultaneous-open.ts";
 
@@ -33,9 +34,9 @@ const noop = () => {};
 
 export async function runPunch(o: RunPunchOptions): Promise<RunPunchResult> {
   if (o.signal.aborted) throw new AbortError("punch aborted");
-  const stop = new AbortController();
-  const onOuter = () => stop.abort();
-  o.signal.addEventListener("abort", onOuter, { once: true });
+  // Ends the window early once a connection is nominated; the caller's signal ends it too.
+  const nominated = new AbortController();
+  const stop = deadline({ signals: [o.signal, nominated.signal], what: "punch", clock: o.clock, timers: o.timers });
   const opened = new Set<net.Socket>();
   let winner: { socket: net.Socket; info: ConnectInfo; peerStartedAt: number } | undefined;
   const refused: string[] = [];
@@ -54,7 +55,7 @@ export async function runPunch(o: RunPunchOptions): Promise<RunPunchResult> {
         }
         winner = { socket, info, peerStartedAt: p.startedAt };
         if (o.role === "initiator") socket.write(encodePreamble({ kind: PreambleKind.NOMINATE, token: o.token, startedAt: info.startedAt }));
-        stop.abort();
+        nominated.abort();
       },
       () => socket.destroy(),
     );
@@ -66,8 +67,8 @@ export async function runPunch(o: RunPunchOptions): Promise<RunPunchResult> {
     report = await simultaneousOpen({ ...engine, signal: stop.signal, onConnect });
     onReport?.(report);
   } finally {
-    o.signal.removeEventListener("abort", onOuter);
-    stop.abort(); // ends preamble reads still waiting
+    nominated.abort(); // ends preamble reads still waiting
+    stop.done();
     for (const s of opened) if (s !== winner?.socket) s.destroy();
   }
   if (winner) {

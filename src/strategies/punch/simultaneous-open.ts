@@ -26,6 +26,8 @@
  *   to `onConnect` is destroyed and every timer cleared.
  */
 import net from "node:net";
+import { systemTimers, type Clock, type TimerHandle, type Timers } from "../../util/clock.ts";
+import { deadline } from "../../util/deadline.ts";
 import type { PunchTarget } from "./candidates.ts";
 
 export interface SimultaneousOpenOptions {
@@ -34,9 +36,9 @@ export interface SimultaneousOpenOptions {
   /** Local ports to dial from (shared with the STUN connections that learned their mappings). */
   localPorts: readonly number[];
   targets: readonly PunchTarget[];
-  /** When to send the first SYNs, in `clock()` time (ms). */
+  /** When to send the first SYNs, in `clock.now()` time (ms). */
   startAt: number;
-  /** When to give up, in `clock()` time (ms). */
+  /** When to give up, in `clock.now()` time (ms). */
   windowEnd: number;
   /** Pause before the first re-dial of a pair whose attempt errored (ms; ±50 % jitter so two sides do not retry in lockstep). @default 15 */
   retryDelayMs?: number;
@@ -55,8 +57,10 @@ export interface SimultaneousOpenOptions {
   signal: AbortSignal;
   /** A connection opened; the socket now belongs to the caller. */
   onConnect(socket: net.Socket, info: ConnectInfo): void;
-  /** Clock in ms since the epoch. @default performance.timeOrigin + performance.now() */
-  clock?: () => number;
+  /** Clock in ms since the epoch. @default punchClock (sub-ms: the start is aimed to a few ms) */
+  clock?: Clock;
+  /** Timers for the start, the window's end and the re-dial pauses. @default the system's */
+  timers?: Timers;
   /** Only dial targets this allows (the responder's access control). @default all */
   allow?: (host: string) => boolean;
   /**
@@ -102,7 +106,12 @@ export interface SimultaneousOpenReport {
 /** The kind of target an accepted (passive) connection is reported as. */
 export const INBOUND = "inbound";
 
-export const defaultClock = (): number => performance.timeOrigin + performance.now();
+/**
+ * The system clock a punch falls back to: epoch ms with sub-millisecond
+ * precision (Date.now() rounds to whole ms, and both sides aim their first
+ * SYNs at the same instant to within a few ms).
+ */
+export const punchClock: Clock = Object.freeze({ now: (): number => performance.timeOrigin + performance.now() });
 
 /** The engine's caps when the caller passes none (PunchStrategy passes its own options). */
 export const ENGINE_DEFAULTS = Object.freeze({ retryDelayMs: 15, retryBackoff: 2, maxAttemptsPerTarget: 4, maxAttempts: 64 });
@@ -112,14 +121,15 @@ interface Pair {
   target: PunchTarget;
   attempt: number;
   socket?: net.Socket;
-  retry?: NodeJS.Timeout;
+  retry?: TimerHandle;
   /** Connected (handed to the caller) or out of attempts: never dialled again. */
   done: boolean;
 }
 
 /** Runs one punch window. Resolves (never rejects) when stopped, when the window closes or when every pair is out of attempts. */
 export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<SimultaneousOpenReport> {
-  const clock = o.clock ?? defaultClock;
+  const clock = o.clock ?? punchClock;
+  const timers = o.timers ?? systemTimers;
   const retryDelay = o.retryDelayMs ?? ENGINE_DEFAULTS.retryDelayMs;
   const backoff = o.retryBackoff ?? ENGINE_DEFAULTS.retryBackoff;
   const perPair = o.maxAttemptsPerTarget ?? ENGINE_DEFAULTS.maxAttemptsPerTarget;
@@ -136,19 +146,20 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
 
   return new Promise((resolve) => {
     let over = false;
-    let startTimer: NodeJS.Timeout | undefined;
-    let endTimer: NodeJS.Timeout | undefined;
+    let startTimer: TimerHandle | undefined;
     const servers: net.Server[] = [];
+    // The caller's stop and the window's end as one signal: a TimeoutError reason is the window closing.
+    const window = deadline({ timeout: Math.max(0, o.windowEnd - clock.now()), signals: [o.signal], what: "punch window", clock, timers });
 
     const finish = (end: SimultaneousOpenReport["end"]) => {
       if (over) return;
       over = true;
-      clearTimeout(startTimer);
-      clearTimeout(endTimer);
-      o.signal.removeEventListener("abort", onAbort);
+      timers.clearTimeout(startTimer);
+      window.done();
+      window.signal.removeEventListener("abort", onAbort);
       for (const srv of servers) srv.close();
       for (const p of pairs) {
-        clearTimeout(p.retry);
+        timers.clearTimeout(p.retry);
         if (p.socket) {
           p.socket.removeAllListeners("connect");
           p.socket.on("error", () => {});
@@ -189,7 +200,7 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
         else if (p.attempt >= perPair || report.attempts >= total) {
           report.capped++;
           p.done = true;
-        } else p.retry = setTimeout(dial, retryDelay * backoff ** (p.attempt - 1) * (0.5 + Math.random()), p);
+        } else p.retry = timers.setTimeout(() => dial(p), retryDelay * backoff ** (p.attempt - 1) * (0.5 + Math.random()));
         if (idle()) finish("exhausted");
       };
       const onConnect = () => {
@@ -202,7 +213,7 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
           return;
         }
         s.setNoDelay(true);
-        o.onConnect(s, { localPort: p.localPort, target: p.target, attempt: p.attempt, ms: clock() - report.startedAt, startedAt: report.startedAt });
+        o.onConnect(s, { localPort: p.localPort, target: p.target, attempt: p.attempt, ms: clock.now() - report.startedAt, startedAt: report.startedAt });
       };
       s.once("error", onError);
       s.once("connect", onConnect);
@@ -213,7 +224,7 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
 
     const start = () => {
       if (over) return;
-      report.startedAt = clock();
+      report.startedAt = clock.now();
       report.lateMs = report.startedAt - o.startAt;
       for (const p of pairs) dial(p); // ends the punch at once when the budget refuses every first SYN
       if (over) return;
@@ -226,7 +237,7 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
         report.connected++;
         s.setNoDelay(true);
         const target = { ip: s.remoteAddress ?? "", port: s.remotePort ?? 0, kind: INBOUND } as unknown as PunchTarget;
-        o.onConnect(s, { localPort: port, target, attempt: 0, ms: clock() - report.startedAt, startedAt: report.startedAt });
+        o.onConnect(s, { localPort: port, target, attempt: 0, ms: clock.now() - report.startedAt, startedAt: report.startedAt });
       });
       srv.on("error", (err: NodeJS.ErrnoException) => {
         const code = `listen ${err.code ?? "ERROR"}`;
@@ -236,12 +247,12 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
       servers.push(srv);
     };
 
-    const onAbort = () => finish("stopped");
-    if (o.signal.aborted) return finish("stopped");
-    o.signal.addEventListener("abort", onAbort, { once: true });
-    endTimer = setTimeout(() => finish("window"), Math.max(0, o.windowEnd - clock()));
-    const wait = o.startAt - clock();
+    // Stopped by the caller, or else the window's own timer ran out.
+    const onAbort = () => finish(o.signal.aborted ? "stopped" : "window");
+    if (window.signal.aborted) return onAbort();
+    window.signal.addEventListener("abort", onAbort, { once: true });
+    const wait = o.startAt - clock.now();
     if (wait <= 0) start();
-    else startTimer = setTimeout(start, wait);
+    else startTimer = timers.setTimeout(start, wait);
   });
 }

@@ -86,10 +86,10 @@ describe("candidates", () => {
   test("offers from the wire are checked", () => {
     const ok = { mapped: [{ ip: "203.0.113.5", port: 1 }], predicted: [], lan: [] };
     assert.deepEqual(parseOffer(ok), ok);
-    assert.throws(() => parseOffer({ ...ok, mapped: [{ ip: "example.com", port: 1 }] }), { code: "P2P_ERR_INVALID_ARGUMENT" });
-    assert.throws(() => parseOffer({ ...ok, predicted: Array(17).fill({ ip: "1.2.3.4", port: 9 }) }), { code: "P2P_ERR_INVALID_ARGUMENT" });
-    assert.throws(() => parseOffer({ ...ok, lan: [{ ip: "10.0.0.1", port: 70000 }] }), { code: "P2P_ERR_INVALID_ARGUMENT" });
-    assert.throws(() => parseOffer(null), { code: "P2P_ERR_INVALID_ARGUMENT" });
+    assert.throws(() => parseOffer({ ...ok, mapped: [{ ip: "example.com", port: 1 }] }), { code: "P2P_ERR_PROTOCOL" });
+    assert.throws(() => parseOffer({ ...ok, predicted: Array(17).fill({ ip: "1.2.3.4", port: 9 }) }), { code: "P2P_ERR_PROTOCOL" });
+    assert.throws(() => parseOffer({ ...ok, lan: [{ ip: "10.0.0.1", port: 70000 }] }), { code: "P2P_ERR_PROTOCOL" });
+    assert.throws(() => parseOffer(null), { code: "P2P_ERR_PROTOCOL" });
   });
 });
 

@@ -8,6 +8,7 @@ import net from "node:net";
 import { describe, test } from "node:test";
 import { runPunch } from "../../../src/strategies/punch/session.ts";
 import { simultaneousOpen } from "../../../src/strategies/punch/simultaneous-open.ts";
+import { FakeTime } from "../../../src/util/clock.ts";
 
 /** A free loopback port (bound and released). */
 async function freePort(): Promise<number> {
@@ -32,15 +33,36 @@ describe("punch on loopback", () => {
     assert.equal(handles(), before);
   });
 
-  test("abort before the start frees everything at once", async () => {
+  test("abort before the start frees everything at once: no SYN, no timer left", async () => {
+    const time = new FakeTime();
     const ctrl = new AbortController();
-    const startAt = performance.timeOrigin + performance.now() + 10_000;
-    const t0 = Date.now();
-    const p = simultaneousOpen({ localPorts: [await freePort()], targets: [{ ip: "127.0.0.1", port: 9, kind: "mapped" }], startAt, windowEnd: startAt + 1000, signal: ctrl.signal, onConnect: () => assert.fail("no connect") });
-    setTimeout(() => ctrl.abort(), 20);
+    const startAt = time.now() + 10_000;
+    const p = simultaneousOpen({ localPorts: [await freePort()], targets: [{ ip: "127.0.0.1", port: 9, kind: "mapped" }], startAt, windowEnd: startAt + 1000, signal: ctrl.signal, onConnect: () => assert.fail("no connect"), clock: time, timers: time });
+    assert.equal(time.pending, 2, "the start and the window's end are armed");
+    await time.advance(9_999);
+    ctrl.abort();
     const r = await p;
     assert.equal(r.end, "stopped");
+    assert.equal(r.attempts, 0, "aborted 1 ms before the start: nothing was sent");
+    assert.equal(time.pending, 0, "both timers freed by the abort");
+  });
+
+  test("the window closes on its own clock: 'window', every timer freed", async () => {
+    const time = new FakeTime();
+    const startAt = time.now() + 100;
+    let settled = false;
+    // A target that never answers within the window would need a drop; here the budget holds the SYN back instead,
+    // with listen mode keeping the punch open (a listening port waits for the peer's SYN until the window ends).
+    const port = await freePort();
+    const p = simultaneousOpen({ localAddress: "127.0.0.1", localPorts: [port], targets: [{ ip: "127.0.0.1", port: 9, kind: "lan" }], listen: true, take: () => false, startAt, windowEnd: startAt + 1000, signal: new AbortController().signal, onConnect: () => assert.fail("no connect"), clock: time, timers: time });
+    p.then(() => (settled = true));
+    await time.advance(1099);
+    assert.equal(settled, false, "still open 1 ms before the window's end");
+    await time.advance(1);
+    const r = await p;
+    assert.equal(r.end, "window");
     assert.equal(r.attempts, 0);
-    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(r.denied, 1);
+    assert.equal(time.pending, 0);
   });
 });
