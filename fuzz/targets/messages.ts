@@ -2,10 +2,11 @@
  * Signaling message bodies (src/signaling/messages.ts) and the broker URL
  * filter (src/signaling/broker-url.ts). Bodies are untrusted JSON (or a
  * binary body); the wire parsers return null, the body parsers throw
- * InvalidArgumentError, the URL filter never throws.
+ * ProtocolError, the URL filter never throws.
  */
 import { checkBrokerUrl, filterBrokerUrls, parseBrokerUrl } from "../../src/signaling/broker-url.ts";
 import * as M from "../../src/signaling/messages.ts";
+import { ProtocolError } from "../../src/errors.ts";
 import { base64urlDecode } from "../../src/util/encoding.ts";
 import { fuzzJson, fuzzText, type FuzzTarget } from "../harness.ts";
 
@@ -53,7 +54,7 @@ const bodies: FuzzTarget<unknown> = {
       try {
         out.push(p(v));
       } catch (err) {
-        if (!(err instanceof Error && err.name === "InvalidArgumentError")) throw err;
+        if (!(err instanceof ProtocolError)) throw err;
         out.push(null);
       }
     }

@@ -2,7 +2,7 @@
  * Signaling message types and their bodies (docs/signaling.md §Messages).
  * Pure validators: every body that arrives is untrusted JSON.
  */
-import { InvalidArgumentError, WireError } from "../errors.ts";
+import { ProtocolError, WireError } from "../errors.ts";
 import { base64urlDecode } from "../util/encoding.ts";
 
 /** Envelope types reserved by the request layer. */
@@ -85,28 +85,28 @@ export function parseReplyWire(v: unknown): ReplyWire | null {
 }
 
 export function parsePing(v: unknown): PingBody {
-  if (!isObj(v) || !isTime(v.t0)) throw new InvalidArgumentError("ping body must be { t0: ms }");
+  if (!isObj(v) || !isTime(v.t0)) throw new ProtocolError("ping body must be { t0: ms }");
   return { t0: v.t0 };
 }
 
 export function parsePong(v: unknown): PongBody {
-  if (!isObj(v) || !isTime(v.t0) || !isTime(v.t1) || !isTime(v.t2)) throw new InvalidArgumentError("pong body must be { t0, t1, t2 }");
+  if (!isObj(v) || !isTime(v.t0) || !isTime(v.t1) || !isTime(v.t2)) throw new ProtocolError("pong body must be { t0, t1, t2 }");
   return { t0: v.t0, t1: v.t1, t2: v.t2 };
 }
 
 export function parseGetAddrReply(v: unknown): GetAddrReply {
   if (!isObj(v) || typeof v.address !== "string" || v.address.length === 0 || v.address.length > 4096) {
-    throw new InvalidArgumentError("get-addr reply must be { address: string }");
+    throw new ProtocolError("get-addr reply must be { address: string }");
   }
   return { address: v.address };
 }
 
 export function parseReverseConnect(v: unknown): ReverseConnectBody {
   if (!isObj(v) || typeof v.address !== "string" || v.address.length === 0 || v.address.length > 4096) {
-    throw new InvalidArgumentError("reverse-connect body must have an address string");
+    throw new ProtocolError("reverse-connect body must have an address string");
   }
   const token = typeof v.token === "string" ? base64urlDecode(v.token) : null;
-  if (!token || token.length < 16 || token.length > 64) throw new InvalidArgumentError("reverse-connect token must be 16-64 bytes of base64url");
+  if (!token || token.length < 16 || token.length > 64) throw new ProtocolError("reverse-connect token must be 16-64 bytes of base64url");
   return { address: v.address, token: v.token as string };
 }
 

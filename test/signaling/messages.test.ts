@@ -30,7 +30,7 @@ test("messages: wire body validators, table", () => {
   for (const [name, fn, want] of rows) assert.deepEqual(fn(), want, name);
 });
 
-test("messages: built-in bodies validate or throw InvalidArgumentError", () => {
+test("messages: built-in bodies come from peers: they validate or throw ProtocolError", () => {
   assert.deepEqual(parsePing({ t0: 5 }), { t0: 5 });
   assert.deepEqual(parsePong({ t0: 1, t1: 2, t2: 3 }), { t0: 1, t1: 2, t2: 3 });
   assert.deepEqual(parseGetAddrReply({ address: "p2p1:x" }), { address: "p2p1:x" });
@@ -44,7 +44,7 @@ test("messages: built-in bodies validate or throw InvalidArgumentError", () => {
     () => parseReverseConnect({ address: "p2p1:x", token: Buffer.alloc(65).toString("base64url") }),
     () => parseReverseConnect({ token: TOKEN }),
   ];
-  for (const fn of bad) assert.throws(fn, { code: "P2P_ERR_INVALID_ARGUMENT" });
+  for (const fn of bad) assert.throws(fn, { code: "P2P_ERR_PROTOCOL" });
 });
 
 test("messages: NTP-style clock estimate, scenario table", () => {
