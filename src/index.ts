@@ -1,9 +1,13 @@
 /** p2pnode: connect two peers anywhere, behind NATs and firewalls. */
-export { startNode, Node, type NodeOptions, type ConnectOptions } from "./node.ts";
+export { startNode, Node, type NodeOptions, type ConnectOptions, type NodeEvents } from "./node.ts";
+export { NODE_DEFAULTS } from "./options.ts";
+export type { ProgressDetails, ProgressEvent, ProgressEventName, ProgressListener } from "./connect/progress.ts";
+export { defaultStrategies, type DefaultStrategyOptions } from "./strategies/index.ts";
 export { Pipe, Subscription, PIPE_DEFAULTS, type PipeOptions, type PipeStats, type MessageHandler } from "./pipe/pipe.ts";
 export { Message, type MessageFilter } from "./pipe/message.ts";
 export { Identity, isNodeId, type NodeId } from "./identity/identity.ts";
 export { parseAddress, encodeAddress, describeAddress, type NodeAddress, type AddressInterface, type NatSummary } from "./identity/address.ts";
 export { createLogger, silentLogger, type Logger, type LogLevel } from "./util/logger.ts";
-export type { Strategy, StrategyName, DialContext, DialResult } from "./strategies/strategy.ts";
+export type { Strategy, StrategyName, DialContext, DialResult, ResponderContext, Responder, Applicability, SignalingPort } from "./strategies/strategy.ts";
+export { systemClock, systemTimers, type Clock, type Timers } from "./util/clock.ts";
 export * from "./errors.ts";

@@ -8,6 +8,8 @@ import type { Pipe } from "../pipe/pipe.ts";
 import { CliExit, createOutput, EXIT, guardStdio, helpAfter, hostPort, onStdoutClosed, type Output } from "./output.ts";
 import { announceDefaults, messageFields, nodeFlags, nodeOptions, type CommonNodeFlags } from "./listen.ts";
 import type { BrokerWatch } from "./watch.ts";
+import { progressEvent } from "../connect/progress.ts";
+import { progressLine } from "./progress.ts";
 
 interface ConnectFlags extends CommonNodeFlags {
   send?: string;
@@ -244,9 +246,8 @@ export function register(program: Command): void {
           timeout: left(),
           onProgress: (event, detail) => {
             out.event("progress", { step: event, ...detail });
-            if (event === "dial") out.info(`  trying ${hostPort(String(detail.host), String(detail.port))} (${detail.kind})`);
-            else if (event === "strategy") out.info(`  trying ${detail.strategy} (${detail.reason})`);
-            else if (event === "strategy-failed") out.info(`  ${detail.strategy} failed: ${detail.error}`);
+            const line = progressLine(progressEvent(event, detail));
+            if (line) out.info(line);
           },
         });
         const ms = Date.now() - started;

@@ -6,6 +6,8 @@
 import { AbortError, TimeoutError } from "../errors.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { DialResult } from "../strategies/strategy.ts";
+import type { Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
 
 interface Waiter {
   peer: NodeId;
@@ -14,24 +16,36 @@ interface Waiter {
 
 export class InboundWaiters {
   readonly #waiting = new Map<string, Waiter>();
+  readonly #timers?: Timers;
 
-  /** Waits for a session carrying `token` from `peer`; rejects on timeout or abort. */
+  /** `timers`: the owner's (fake in tests). @default the system's */
+  constructor(opts: { timers?: Timers } = {}) {
+    this.#timers = opts.timers;
+  }
+
+  /** Tokens being waited for. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+
+  /**
+   * Waits for a session carrying `token` from `peer`. Rejects with AbortError
+   * when `signal` aborts, TimeoutError after `timeout` ms.
+   */
   expect(peer: NodeId, token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult> {
     return new Promise((resolve, reject) => {
+      const d = deadline({ timeout: opts.timeout, signals: [opts.signal], what: "waiting for the peer to connect back", timers: this.#timers });
       const done = () => {
-        clearTimeout(timer);
-        opts.signal.removeEventListener("abort", onAbort);
+        d.done();
+        d.signal.removeEventListener("abort", onEnd);
         this.#waiting.delete(token);
       };
-      const onAbort = () => {
+      const onEnd = () => {
         done();
-        reject(new AbortError("stopped waiting for the peer to connect"));
+        reject(opts.signal.aborted ? new AbortError("stopped waiting for the peer to connect") : new TimeoutError(`the peer did not connect back within ${opts.timeout} ms`));
       };
-      const timer = setTimeout(() => {
-        done();
-        reject(new TimeoutError(`the peer did not connect back within ${opts.timeout} ms`));
-      }, opts.timeout);
-      opts.signal.addEventListener("abort", onAbort, { once: true });
+      if (d.signal.aborted) return onEnd();
+      d.signal.addEventListener("abort", onEnd, { once: true });
       this.#waiting.set(token, {
         peer,
         resolve: (r) => {

@@ -1,0 +1,159 @@
+/**
+ * What the node learns about its network after it listens, published through
+ * its AddressPublisher: NAT discovery (STUN, one run per IPv4 interface) and a
+ * gateway port mapping (PCP, NAT-PMP, UPnP), renewed until close().
+ */
+import type net from "node:net";
+import { applyReport } from "./identity/nat-summary.ts";
+import { defaultInterfaceIndex, withMapping, type AddressPublisher } from "./identity/publisher.ts";
+import { discoverNat } from "./nat/discovery.ts";
+import type { NatReport } from "./nat/types.ts";
+import { startPortMapping, stunDialPortVerifier, type PortMapping } from "./portmap/index.ts";
+import { parseStunUri } from "./stun/uri.ts";
+import type { Logger } from "./util/logger.ts";
+
+export interface NodeNetworkOptions {
+  publisher: AddressPublisher;
+  stun: readonly string[];
+  /** The node's listening addresses; undefined = wildcard. */
+  hosts?: readonly string[];
+  discoveryTimeout: number;
+  /** The node's lifetime: aborting it stops discovery and the mapping attempt. */
+  lifetime: AbortSignal;
+  logger: Logger;
+  /** A new NAT report (the default interface's). */
+  onNat: (report: NatReport) => void;
+}
+
+/** A port mapping as Node.portMapping shows it. */
+export interface PortMappingInfo {
+  method: string;
+  externalIp: string;
+  externalPort: number;
+  verified: boolean;
+  leaseSeconds: number;
+}
+
+export class NodeNetwork {
+  readonly #o: NodeNetworkOptions;
+  #nat?: NatReport;
+  #mapping?: PortMapping;
+  #discovery?: Promise<NatReport | undefined>;
+  #mappingStart?: Promise<void>;
+
+  constructor(o: NodeNetworkOptions) {
+    this.#o = o;
+  }
+
+  get nat(): NatReport | undefined {
+    return this.#nat;
+  }
+
+  get portMapping(): PortMappingInfo | undefined {
+    const m = this.#mapping;
+    return m && { method: m.method, externalIp: m.externalIp, externalPort: m.externalPort, verified: m.verified, leaseSeconds: m.leaseSeconds };
+  }
+
+  /** Resolves with the default interface's report once every discovery run finished (undefined without any). */
+  natReady(): Promise<NatReport | undefined> {
+    return this.#discovery ?? Promise.resolve(undefined);
+  }
+
+  /** Resolves once the port-mapping attempt has finished (granted, refused or none). */
+  async portMappingReady(): Promise<void> {
+    await this.#mappingStart;
+  }
+
+  /** The work startNode() waits for (up to discoveryWait). */
+  get starting(): Array<Promise<unknown>> {
+    const work: Array<Promise<unknown> | undefined> = [this.#discovery, this.#mappingStart];
+    return work.filter((p): p is Promise<unknown> => p !== undefined);
+  }
+
+  /** Runs NAT discovery in the background; the address is re-signed when it reports. */
+  startDiscovery(): void {
+    const { publisher, lifetime, logger } = this.#o;
+    // One discovery per published interface with an IPv4 address, all at once: each
+    // interface may sit behind a different NAT. (IPv6 discovery is not published yet.)
+    const targets = publisher.interfaces
+      .map((itf, index) => ({ index, ip: [...itf.v4.private, ...itf.v4.public][0] }))
+      .filter((t): t is { index: number; ip: string } => t.ip !== undefined);
+    const hosts = this.#o.hosts;
+    const wildcard = !hosts || hosts.some((h) => h === "::" || h === "0.0.0.0");
+    const runs = targets.map(({ index, ip }) =>
+      discoverNat({
+        servers: [...this.#o.stun],
+        // On a wildcard node with one interface, let the OS pick the route (as peers will see it).
+        localAddress: wildcard && targets.length === 1 ? undefined : ip,
+        timeout: this.#o.discoveryTimeout,
+        signal: lifetime,
+        logger: logger.child("nat"),
+      }).then(
+        (report) => {
+          if (lifetime.aborted) return report;
+          publisher.update(index, (itf) => applyReport(itf, report), { resign: false }); // signed once, below
+          for (const w of [...report.warnings, ...(report.udp?.warnings ?? []), ...(report.tcp?.warnings ?? [])]) logger.warn(`NAT discovery (${ip}): ${w}`);
+          return report;
+        },
+        (err) => {
+          if (!lifetime.aborted) logger.warn("NAT discovery failed", { interface: ip, error: (err as Error).message });
+          return undefined;
+        },
+      ),
+    );
+    const defaultIndex = Math.max(0, defaultInterfaceIndex(publisher.interfaces));
+    this.#discovery = Promise.all(runs).then((reports) => {
+      if (lifetime.aborted) return undefined;
+      // `node.nat` is the default interface's report (or the first that came back).
+      const pick = reports[targets.findIndex((t) => t.index === defaultIndex)] ?? reports.find(Boolean);
+      this.#nat = pick;
+      publisher.resign();
+      if (pick) this.#o.onNat(pick);
+      return pick;
+    });
+  }
+
+  /** Asks the gateway for a mapping of `port`, verified through a STUN server seeing `listener`. */
+  startPortMapping(port: number, listener: net.Server | undefined): void {
+    this.#mappingStart = this.#map(port, listener);
+  }
+
+  async #map(port: number, listener: net.Server | undefined): Promise<void> {
+    const { lifetime, logger } = this.#o;
+    const verifyVia = this.#o.stun.map((u) => parseStunUri(u)).find((u) => u.family === 4);
+    try {
+      const mapping = await startPortMapping({
+        internalPort: port,
+        signal: lifetime,
+        logger: logger.child("portmap"),
+        verify: verifyVia ? stunDialPortVerifier({ family: 4, address: verifyVia.host, port: verifyVia.port }, { listener, logger }) : undefined,
+      });
+      if (!mapping) return void logger.debug("no gateway offered a port mapping");
+      if (lifetime.aborted) return void (await mapping.close());
+      this.#mapping = mapping;
+      logger.info("port mapping granted", { method: mapping.method, external: `${mapping.externalIp}:${mapping.externalPort}`, verified: mapping.verified });
+      this.#publishMapping();
+      mapping.on("renewed", (r) => r.changed && this.#publishMapping());
+      mapping.on("lost", (err) => {
+        logger.warn("port mapping lost", { error: (err as Error)?.message });
+        this.#mapping = undefined;
+        this.#publishMapping();
+      });
+    } catch (err) {
+      if (!lifetime.aborted) logger.warn("port mapping failed", { error: (err as Error).message });
+    }
+  }
+
+  /** Puts the current mapping (or its absence) on the default interface and re-signs. */
+  #publishMapping(): void {
+    const p = this.#o.publisher;
+    p.update(defaultInterfaceIndex(p.interfaces), (itf) => withMapping(itf, this.#mapping));
+  }
+
+  /** Deletes the mapping on the gateway and waits for discovery's sockets (after the lifetime aborted). */
+  async close(): Promise<void> {
+    await this.#mappingStart;
+    await this.#mapping?.close();
+    await this.#discovery;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The node's open pipes and its message callbacks: every authenticated
+ * session, inbound or dialled, becomes a Pipe here, and messages on pipes
+ * peers opened go to the callbacks in registration order.
+ */
+import type { NodeId } from "../identity/identity.ts";
+import type { Message } from "../pipe/message.ts";
+import { Pipe, type MessageHandler, type PipeOptions } from "../pipe/pipe.ts";
+import type { DialResult } from "../strategies/strategy.ts";
+import type { Clock, Timers } from "../util/clock.ts";
+import type { Logger } from "../util/logger.ts";
+
+export interface PipeSetOptions {
+  pipeOptions: PipeOptions;
+  logger: Logger;
+  clock?: Clock;
+  timers?: Timers;
+  /** Every new pipe's peer and remote address (the dial policy learns LAN peers from it). */
+  onPipe?: (peer: NodeId, remoteAddress: string | undefined) => void;
+}
+
+export class PipeSet {
+  readonly #o: PipeSetOptions;
+  readonly #pipes = new Set<Pipe>();
+  readonly #handlers: MessageHandler[] = [];
+
+  constructor(o: PipeSetOptions) {
+    this.#o = o;
+  }
+
+  get pipes(): ReadonlySet<Pipe> {
+    return this.#pipes;
+  }
+
+  /** Adds a message callback; returns a function that removes it. */
+  onMessage(handler: (msg: Message, pipe: Pipe) => void | Promise<void>): () => void {
+    this.#handlers.push(handler);
+    return () => {
+      const i = this.#handlers.indexOf(handler);
+      if (i >= 0) this.#handlers.splice(i, 1);
+    };
+  }
+
+  /** Wraps an authenticated session in a Pipe; `inbound` when the peer asked for it (callbacks apply). */
+  adopt(res: DialResult, strategy: string, inbound: boolean): Pipe {
+    const o = this.#o;
+    const pipe = new Pipe({
+      stream: res.stream,
+      session: res.session,
+      role: res.role,
+      strategy,
+      inbound,
+      remoteAddress: res.remoteAddress,
+      remotePort: res.remotePort,
+      options: o.pipeOptions,
+      dispatch: { active: () => this.#handlers.length > 0, dispatch: this.#dispatch },
+      logger: o.logger,
+      clock: o.clock,
+      timers: o.timers,
+    });
+    this.#pipes.add(pipe);
+    o.onPipe?.(res.session.remoteId, res.remoteAddress);
+    void pipe.closed.then(() => this.#pipes.delete(pipe));
+    return pipe;
+  }
+
+  /** Closes every pipe gracefully (each bounded by its closeTimeout). */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#pipes].map((p) => p.close()));
+  }
+
+  #dispatch: MessageHandler = async (msg, pipe) => {
+    for (const h of [...this.#handlers]) {
+      try {
+        await h(msg, pipe);
+      } catch (err) {
+        // One callback's failure must not starve the others or kill the pipe.
+        this.#o.logger.warn("a message callback threw", { remoteId: pipe.remoteId, error: (err as Error).message });
+      }
+    }
+  };
+}
