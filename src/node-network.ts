@@ -4,7 +4,7 @@
  * gateway port mapping (PCP, NAT-PMP, UPnP), renewed until close().
  */
 import type net from "node:net";
-import { applyReport } from "./identity/nat-summary.ts";
+import { applyReport } from "./nat/summary.ts";
 import { defaultInterfaceIndex, withMapping, type AddressPublisher } from "./identity/publisher.ts";
 import { discoverNat } from "./nat/discovery.ts";
 import type { NatReport } from "./nat/types.ts";

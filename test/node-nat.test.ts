@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { after, test } from "node:test";
 import { parseAddress } from "../src/identity/address.ts";
-import { summarize } from "../src/identity/nat-summary.ts";
+import { summarize } from "../src/nat/summary.ts";
 import { StunServer } from "../src/stun/server.ts";
 import { FakeTime } from "../src/util/clock.ts";
 import { loopbackNode } from "./support/nodes.ts";

@@ -7,7 +7,7 @@
 import { newerAddress, type NodeAddress } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import { classifyIp } from "../util/ip.ts";
-import { mayDialFor } from "./dial-policy.ts";
+import { mayDialFor } from "../strategies/dial-policy.ts";
 
 /** Entries kept of each kind. */
 export const PEER_MEMORY_LIMIT = 1024;

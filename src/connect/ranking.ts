@@ -5,24 +5,16 @@
  * not dialled directly first: we ask it to dial us (reverse), then punch.
  */
 import type { NodeAddress } from "../identity/address.ts";
+import { reachability, type Reachability } from "../identity/reachability.ts";
+
+export { reachability, type Reachability };
 import type { StrategyName } from "../strategies/strategy.ts";
 import { directCandidates } from "../strategies/direct.ts";
 
-export type Reachability = "yes" | "no" | "unknown";
 
 // Even a full cone NAT forwards only ports that already have a mapping, and a node's
 // listening port has none (it never sent anything out): without a port mapping,
 // every NAT kind and a firewall keep strangers out.
-const GUARDED = new Set(["firewall", "full-cone", "restricted", "port-restricted", "symmetric", "blocked"]);
-
-/** Can a stranger on the internet open a TCP connection to this node? (from its signed address) */
-export function reachability(a: NodeAddress): Reachability {
-  if (a.interfaces.some((i) => i.mappedPort && i.mappedVerified)) return "yes";
-  if (a.interfaces.some((i) => i.v4.public.length && i.nat.tcp.type === "open")) return "yes";
-  if (a.interfaces.length && a.interfaces.every((i) => GUARDED.has(i.nat.tcp.type))) return "no";
-  return "unknown";
-}
-
 export interface RankedStrategy {
   name: StrategyName;
   /** Cap for this strategy's attempt (ms); undefined = the rest of connect()'s time. */

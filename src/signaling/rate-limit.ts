@@ -8,13 +8,9 @@
  * when every slot holds a partly used bucket a new peer is refused.
  */
 import { InvalidArgumentError } from "../errors.ts";
+import { TokenBucket, type BucketOptions } from "../util/token-bucket.ts";
 
-export interface BucketOptions {
-  /** Tokens a full bucket holds (the allowed burst). */
-  capacity: number;
-  /** Tokens added per second. */
-  refillPerSecond: number;
-}
+export { TokenBucket, type BucketOptions };
 
 export interface RateLimitOptions {
   /** @default { capacity: 5, refillPerSecond: 0.2 } (a burst of 5, then one per 5 s) */
@@ -35,38 +31,6 @@ function checkBucket(name: string, b: BucketOptions): BucketOptions {
   if (!(b.capacity >= 1) || !Number.isFinite(b.capacity)) throw new InvalidArgumentError(`${name}.capacity must be a finite number >= 1`);
   if (!(b.refillPerSecond >= 0) || !Number.isFinite(b.refillPerSecond)) throw new InvalidArgumentError(`${name}.refillPerSecond must be a finite number >= 0`);
   return { capacity: b.capacity, refillPerSecond: b.refillPerSecond };
-}
-
-/** One token bucket. */
-export class TokenBucket {
-  readonly #opts: BucketOptions;
-  #tokens: number;
-  #at: number;
-
-  constructor(opts: BucketOptions, now: number) {
-    this.#opts = opts;
-    this.#tokens = opts.capacity;
-    this.#at = now;
-  }
-
-  /** Tokens available at `now` (refills first). */
-  available(now: number): number {
-    if (now > this.#at) {
-      this.#tokens = Math.min(this.#opts.capacity, this.#tokens + ((now - this.#at) / 1000) * this.#opts.refillPerSecond);
-    }
-    this.#at = Math.max(this.#at, now);
-    return this.#tokens;
-  }
-
-  isFull(now: number): boolean {
-    return this.available(now) >= this.#opts.capacity;
-  }
-
-  take(now: number): boolean {
-    if (this.available(now) < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
 }
 
 export class RateLimiter {

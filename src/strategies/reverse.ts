@@ -17,8 +17,8 @@ import { DialError, RefusedError, SignalingError, TimeoutError } from "../errors
 import { parseReverseConnect, REVERSE_CONNECT } from "../signaling/messages.ts";
 import type { Applicability, DialContext, DialResult, Responder, ResponderContext, Strategy } from "./strategy.ts";
 import type { NodeAddress } from "../identity/address.ts";
-import { reachability } from "../connect/ranking.ts";
-import { capCandidates } from "../connect/dial-policy.ts";
+import { reachability } from "../identity/reachability.ts";
+import { capCandidates } from "./dial-policy.ts";
 import { admitRequest } from "./responder.ts";
 import { DirectStrategy, directCandidates } from "./direct.ts";
 

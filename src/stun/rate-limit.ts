@@ -11,10 +11,10 @@
  * (under a flood of spoofed sources, refusing is what we want anyway).
  */
 import { InvalidArgumentError } from "../errors.ts";
-import { TokenBucket, type BucketOptions } from "../signaling/rate-limit.ts";
+import { TokenBucket, type BucketOptions } from "../util/token-bucket.ts";
 import { ipToBytes } from "./ip.ts";
 
-export type { BucketOptions } from "../signaling/rate-limit.ts";
+export type { BucketOptions } from "../util/token-bucket.ts";
 
 /** How many of the least recently used buckets one insertion may inspect for eviction (keeps a full map O(1) per packet). */
 const EVICT_SCAN = 32;

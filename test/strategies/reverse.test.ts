@@ -8,7 +8,7 @@ import { startBroker } from "../../src/signaling/broker.ts";
 import { Signaling } from "../../src/signaling/signaling.ts";
 import net from "node:net";
 import { parseAddress, UNKNOWN_NAT, type NodeAddress } from "../../src/identity/address.ts";
-import { mayDialFor } from "../../src/connect/dial-policy.ts";
+import { mayDialFor } from "../../src/strategies/dial-policy.ts";
 import { silentLogger } from "../../src/util/logger.ts";
 import { ReverseStrategy } from "../../src/strategies/reverse.ts";
 import { DirectStrategy } from "../../src/strategies/direct.ts";

@@ -1,7 +1,7 @@
 /** Turns a NAT discovery report into the compact summaries an address carries (pure). */
-import type { AddressInterface, DeltaKind, NatSummary, NatTypeName } from "./address.ts";
-import { UNKNOWN_NAT } from "./address.ts";
-import type { NatReport, TransportReport } from "../nat/types.ts";
+import type { AddressInterface, DeltaKind, NatSummary, NatTypeName } from "../identity/address.ts";
+import { UNKNOWN_NAT } from "../identity/address.ts";
+import type { NatReport, TransportReport } from "./types.ts";
 
 export function summarize(t: TransportReport | undefined): NatSummary {
   if (!t) return { ...UNKNOWN_NAT, delta: { ...UNKNOWN_NAT.delta } };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UNKNOWN_NAT, type NodeAddress } from "../../src/identity/address.ts";
-import { capCandidates, mayDialFor } from "../../src/connect/dial-policy.ts";
+import { capCandidates, mayDialFor } from "../../src/strategies/dial-policy.ts";
 
 const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
 function addr(pub: string[], priv: string[], v6: string[] = []): NodeAddress {
