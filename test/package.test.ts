@@ -22,7 +22,11 @@ const root = new URL("..", import.meta.url).pathname;
 const tsc = join(root, "node_modules/.bin/tsc");
 /** README.md's ```ts blocks, exactly as written (test/readme.test.ts runs them against the sources). */
 const readmeSnippets = [...readFileSync(join(root, "README.md"), "utf8").matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
-const env = { ...process.env, P2PNODE_NET_GUARD: "loopback", npm_config_update_notifier: "false", npm_config_fund: "false", npm_config_audit: "false" };
+// npm runs without the runner's NODE_OPTIONS (tsx + the guard: under them npm pack hangs);
+// the packed app runs as plain Node with only the guard, loaded by guard-preload.mjs.
+const GUARD = `--import ${new URL("./support/guard-preload.mjs", import.meta.url).href}`;
+const env = { ...process.env, NODE_OPTIONS: GUARD, P2PNODE_NET_GUARD: "loopback", npm_config_update_notifier: "false", npm_config_fund: "false", npm_config_audit: "false" };
+const npmEnv = { ...env, NODE_OPTIONS: "" };
 
 interface Run {
   code: number | null;
@@ -32,9 +36,10 @@ interface Run {
 }
 
 function run(cmd: string, args: string[], cwd: string, timeout = 120_000): Promise<Run> {
+  const runEnv = cmd === "npm" ? npmEnv : env;
   const started = performance.now();
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env, timeout, maxBuffer: 64 << 20, encoding: "utf8" }, (err, stdout, stderr) => {
+    execFile(cmd, args, { cwd, env: runEnv, timeout, maxBuffer: 64 << 20, encoding: "utf8" }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : null) : 0;
       resolve({ code, stdout, stderr, ms: performance.now() - started });
     });
