@@ -3,6 +3,9 @@ export { startNode, Node, type NodeOptions, type ConnectOptions, type NodeEvents
 export { NODE_DEFAULTS } from "./options.ts";
 export type { ProgressDetails, ProgressEvent, ProgressEventName, ProgressListener } from "./connect/progress.ts";
 export { defaultStrategies, type DefaultStrategyOptions } from "./strategies/index.ts";
+export { TurnStrategy, TURN_DEFAULTS, type TurnOptions } from "./strategies/turn.ts";
+export { startEmbeddedRelay, type EmbeddedRelay, type EmbeddedRelayOptions } from "./turn/embedded.ts";
+export { restCredentials, type TurnServerConfig } from "./turn/uri.ts";
 export { Pipe, Subscription, PIPE_DEFAULTS, type PipeOptions, type PipeStats, type MessageHandler } from "./pipe/pipe.ts";
 export { Message, type MessageFilter } from "./pipe/message.ts";
 export { Identity, isNodeId, type NodeId } from "./identity/identity.ts";
