@@ -16,7 +16,8 @@
  * docs/punch.md has the timing, the candidate rules and the lab results.
  */
 import { randomBytes } from "node:crypto";
-import type { NatSummary, NodeAddress } from "../identity/address.ts";
+import { UNKNOWN_NAT, type NatSummary, type NodeAddress } from "../identity/address.ts";
+import { defaultInterfaceIndex } from "../identity/publisher.ts";
 import { base64urlDecode, base64urlEncode } from "../util/encoding.ts";
 import { systemClock, systemTimers, type Clock, type Timers } from "../util/clock.ts";
 import { asAbortError, deadline } from "../util/deadline.ts";
@@ -50,7 +51,7 @@ export interface PunchStats {
 
 /** The NAT summary a punch goes by: the default interface's TCP NAT (else the first one's). */
 export function tcpNat(a: NodeAddress): NatSummary | undefined {
-  return (a.interfaces.find((i) => i.isDefault) ?? a.interfaces[0])?.nat.tcp;
+  return a.interfaces[defaultInterfaceIndex(a.interfaces)]?.nat.tcp;
 }
 
 const publicIps = (a: NodeAddress): string[] => a.interfaces.flatMap((i) => i.v4.public);
@@ -262,6 +263,6 @@ const timeOf = (ctx: { clock?: Clock; timers?: Timers }): Time => ({
   timers: ctx.timers ?? systemTimers,
 });
 
-const UNKNOWN: NatSummary = { type: "unknown", mapping: "unknown", filtering: "unknown", delta: { kind: "unknown", step: 0 } };
+const UNKNOWN: NatSummary = UNKNOWN_NAT;
 const round = (x: number) => Math.round(x * 10) / 10;
 
