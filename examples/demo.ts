@@ -1,10 +1,10 @@
 /**
  * `npm run demo`: two p2pnode nodes on this machine, with an embedded STUN
  * server and an embedded signaling broker, find each other and talk over an
- * authenticated, encrypted pipe — first directly, then by reverse connect.
- * Loopback only; no root needed.
+ * authenticated, encrypted pipe — first directly, then by reverse connect,
+ * then through an embedded TURN relay. Loopback only; no root needed.
  */
-import { startNode } from "../src/index.ts";
+import { defaultStrategies, startEmbeddedRelay, startNode, TurnStrategy } from "../src/index.ts";
 import { startBroker } from "../src/signaling/broker.ts";
 import { StunServer } from "../src/stun/server.ts";
 
@@ -16,12 +16,16 @@ const broker = await startBroker({ host: "127.0.0.1", port: 0 });
 const stunUri = `stun:127.0.0.1:${stun.addresses.primary.port}`;
 say(`  STUN server (RFC 5780, two addresses) at ${stunUri} and 127.0.0.2:${stun.addresses.other?.port}`);
 say(`  signaling broker (MQTT) at ${broker.url}`);
+const relay = await startEmbeddedRelay({ port: 0, users: { alice: "demo-only-password" } });
+say(`  TURN relay (node-turn, long-term credentials) at ${relay.url}`);
 
 say("\nStarting two nodes, alice and bob, on loopback…");
 // allowPrivate: on one machine every endpoint is a loopback one; real nodes refuse those from strangers.
 const common = { host: "127.0.0.1", stun: [stunUri], signaling: [broker.url], allowPrivate: true };
-const alice = await startNode(common);
-const bob = await startNode(common);
+// Alice has TURN credentials; bob needs none, only the strategy that answers her request.
+const turnServer = { urls: relay.url, username: "alice", credential: "demo-only-password" };
+const alice = await startNode({ ...common, turn: [relay.url], strategies: [...defaultStrategies(), new TurnStrategy({ servers: [turnServer], allowPrivate: true })] });
+const bob = await startNode({ ...common, strategies: [...defaultStrategies(), new TurnStrategy({ allowPrivate: true })] });
 say(`  alice is ${alice.id.slice(0, 16)}… on port ${alice.port}`);
 say(`  bob   is ${bob.id.slice(0, 16)}… on port ${bob.port}`);
 const nat = await bob.natReady();
@@ -57,8 +61,17 @@ await rev.send("the signaling messages were signed and encrypted end to end");
 say(`  bob → alice: ${JSON.stringify((await rev.recv({ timeout: 5000 })).text)}`);
 await rev.close();
 
+say("\nAnd as if nothing else could get through (two symmetric NATs): through the TURN relay.");
+t0 = Date.now();
+const relayed = await alice.connect(bob.addr, { strategies: ["turn"] });
+say(`  Alice allocated on the relay, bob reached her relayed address: "${relayed.strategy}" in ${Date.now() - t0} ms.`);
+await relayed.send("the relay only ever sees ciphertext");
+say(`  bob → alice: ${JSON.stringify((await relayed.recv({ timeout: 5000 })).text)}`);
+await relayed.close();
+
 await alice.close();
 await bob.close();
 await broker.close();
 await stun.close();
+await relay.close();
 say("\nAll closed. See README.md for the CLI, the NAT lab and what comes next.");

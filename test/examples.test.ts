@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 const root = new URL("..", import.meta.url).pathname;
 
-test("the demo runs on loopback and shows direct and reverse connects", () => {
+test("the demo runs on loopback and shows direct, reverse and relayed connects", () => {
   const r = spawnSync(process.execPath, ["--import", "tsx", "examples/demo.ts"], {
     cwd: root,
     encoding: "utf8",
@@ -15,5 +15,6 @@ test("the demo runs on loopback and shows direct and reverse connects", () => {
   assert.match(r.stdout, /connected to bob by "direct"/);
   assert.match(r.stdout, /bob dialled back: "reverse"/);
   assert.match(r.stdout, /bob is "open" over TCP/);
+  assert.match(r.stdout, /bob reached her relayed address: "turn"/);
   assert.match(r.stdout, /All closed/);
 });
