@@ -17,8 +17,13 @@ async function loadTsx() {
   }
 }
 
-const tsx = existsSync(sources) ? await loadTsx() : undefined;
-if (tsx) {
+// tsx already loaded by the process (--import tsx, as the test runner's NODE_OPTIONS does):
+// registering its hooks a second time could deadlock the module loader, and is not needed.
+const preloaded = /\btsx\b/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" "));
+const tsx = existsSync(sources) && !preloaded ? await loadTsx() : undefined;
+if (preloaded && existsSync(sources)) {
+  await import(sources.href);
+} else if (tsx) {
   tsx.register();
   await import(sources.href);
 } else if (existsSync(compiled)) {
