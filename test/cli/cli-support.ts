@@ -87,12 +87,23 @@ export async function listen(extra: string[] = [], host = "127.0.0.1") {
   const lines = createInterface({ input: c.stdout! });
   const events: Array<Record<string, unknown>> = [];
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    // A listen that never gets ready fails the test here instead of stalling the run.
+    const timer = setTimeout(() => {
+      c.kill("SIGKILL");
+      reject(new Error(`listen printed no ready event within 30 s: ${stderr.join("\n")}`));
+    }, 30_000);
     lines.on("line", (l) => {
       const e = JSON.parse(l);
       events.push(e);
-      if (e.event === "ready") resolve(e);
+      if (e.event === "ready") {
+        clearTimeout(timer);
+        resolve(e);
+      }
     });
-    c.once("exit", () => reject(new Error(`listen exited early: ${stderr.join("\n")}`)));
+    c.once("exit", () => {
+      clearTimeout(timer);
+      reject(new Error(`listen exited early: ${stderr.join("\n")}`));
+    });
   });
   const exited = new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once("exit", (code) => (children.delete(c), r(code)))));
   return { c, ready, events, stderr, exited };
