@@ -1,7 +1,9 @@
 /**
  * One error hierarchy for p2pnode. Every error has a stable string `code`
  * (documented in docs/errors.md, enforced by test/errors.test.ts) and a `name`.
- * A `Symbol.for` brand keeps `isP2PError` true across two loaded copies.
+ * A `Symbol.for` brand keeps `isP2PError` and `instanceof` true across two
+ * loaded copies of the package (two versions in one tree, or a module loaded
+ * twice): `err instanceof PeerIdentityError` checks the brand and the code.
  */
 const kBrand = Symbol.for("p2pnode.error");
 
@@ -12,6 +14,13 @@ export class P2PError extends Error {
     this.code = code;
     this.name = new.target.name;
     (this as unknown as Record<symbol, boolean>)[kBrand] = true;
+  }
+
+  static override [Symbol.hasInstance](v: unknown): boolean {
+    if (!isP2PError(v)) return false;
+    const code = (this as unknown as { code?: string }).code;
+    // P2PError itself (no code of its own): every branded error; a subclass: its code.
+    return code === undefined || v.code === code;
   }
 }
 

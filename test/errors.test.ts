@@ -31,3 +31,15 @@ test("library code throws only typed errors (no bare `throw new Error(`)", () =>
   const offenders = [...walk(join(root, "src")), ...walk(join(root, "strategies"))].filter((f) => /throw new Error\(/.test(readFileSync(f, "utf8")));
   assert.deepEqual(offenders, []);
 });
+
+test("instanceof holds across two loaded copies of the errors (the brand and the code decide)", async () => {
+  const own = await import("../src/errors.ts");
+  const copy = (await import("../src/errors.ts?second-copy")) as typeof own;
+  assert.notEqual(copy.PeerIdentityError, own.PeerIdentityError, "really a second copy");
+  const e = new copy.PeerIdentityError("from the other copy");
+  assert.ok(e instanceof own.PeerIdentityError);
+  assert.ok(e instanceof own.P2PError);
+  assert.equal(e instanceof own.TimeoutError, false);
+  assert.equal(new Error("plain") instanceof own.P2PError, false);
+  assert.equal(new own.TurnError("t", { server: "turn:x", reason: "quota" }) instanceof copy.TurnError, true);
+});

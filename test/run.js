@@ -23,7 +23,7 @@ if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 // The guard is test infrastructure (the library never patches net): every node
 // process a test starts (fixtures, the CLI, lab hosts, a packed app) inherits it
 // through NODE_OPTIONS, with tsx so it can load from its .ts source.
-const preload = [`--import ${import.meta.resolve("tsx")}`, `--import ${new URL("./support/guard.ts", import.meta.url).href}`];
+const preload = [`--import ${import.meta.resolve("tsx")}`, `--import ${new URL("./support/guard-preload.mjs", import.meta.url).href}`];
 const env = {
   ...process.env,
   P2PNODE_NET_GUARD: process.env.P2PNODE_NET_GUARD ?? "loopback",

@@ -45,10 +45,15 @@ export function isAllowedTarget(host: string, mode: GuardMode): boolean {
   return false;
 }
 
-let installed: GuardMode = "off";
+// The mode lives on globalThis so every loaded copy of this module (the preload's, a
+// test's own import) sees the one guard that is installed.
+const kMode = Symbol.for("p2pnode.netGuard.mode");
+const g = globalThis as unknown as Record<symbol, GuardMode | undefined>;
+let installed: GuardMode = g[kMode] ?? "off";
 
 function check(host: unknown, what: string): void {
   if (typeof host !== "string" || host === "") return;
+  installed = g[kMode] ?? installed;
   if (!isAllowedTarget(host, installed)) {
     throw new NetworkGuardError(`network guard (${installed}): refusing ${what} to ${host}; tests may only reach loopback${installed === "lab" ? " and the NAT lab" : ""}`);
   }
@@ -57,10 +62,14 @@ function check(host: unknown, what: string): void {
 /** Installs the guard for this process (idempotent). */
 export function installNetGuard(mode: GuardMode): void {
   if (mode === "off" || installed !== "off") {
-    if (mode !== "off") installed = mode;
+    if (mode !== "off") {
+      installed = mode;
+      g[kMode] = mode;
+    }
     return;
   }
   installed = mode;
+  g[kMode] = mode;
   const connect = net.Socket.prototype.connect as (...args: unknown[]) => net.Socket;
   net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
     const first = args[0];
@@ -120,5 +129,5 @@ export function installNetGuardFromEnv(): void {
 }
 
 export function netGuardMode(): GuardMode {
-  return installed;
+  return g[kMode] ?? installed;
 }
