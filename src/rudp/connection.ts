@@ -11,6 +11,7 @@
  * It implements the Pipe's ByteTransport, so a Pipe runs over it unchanged.
  */
 import { EventEmitter } from "node:events";
+import { PeerTimeoutError, PipeClosedError } from "../errors.ts";
 import type { ByteTransport, TransportEvents } from "../pipe/transport.ts";
 import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from "../util/clock.ts";
 import { Bbr } from "./bbr.ts";
@@ -109,7 +110,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
 
   write(chunks: readonly Uint8Array[], done?: (err?: Error | null) => void): boolean {
     if (!this.writable) {
-      const err = new Error("write after end or destroy");
+      const err = new PipeClosedError("write after end or destroy");
       if (done) queueMicrotask(() => done(err));
       return false;
     }
@@ -140,7 +141,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#destroyed = true;
     this.#o.send(encodePacket({ flags: FLAG_RST, connId: this.#o.connId, seq: 0, ack: this.#rx.next, window: 0, sack: [] }, this.#o.key));
     this.#stopTimers();
-    const failed = err ?? new Error("connection destroyed");
+    const failed = err ?? new PipeClosedError("connection destroyed");
     this.#queue.fail(failed);
     if (err) this.emit("error", err);
     this.#emitClose();
@@ -190,7 +191,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     // Any authentic packet proves the peer is there (a zero-window probe's answer included).
     this.#silentTimeouts = 0;
     if (p.flags & FLAG_RST) {
-      if (!this.#closed) this.destroy(new Error("the peer reset the connection"));
+      if (!this.#closed) this.destroy(new PipeClosedError("the peer reset the connection"));
       return;
     }
     if (this.#closed) {
@@ -355,7 +356,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
         this.#closeQuietly();
         return;
       }
-      this.destroy(new Error(`the peer stopped acknowledging (${this.#o.maxTimeouts} timeouts in a row)`));
+      this.destroy(new PeerTimeoutError(`the peer stopped acknowledging (${this.#o.maxTimeouts} timeouts in a row)`));
       return;
     }
     if (this.cc instanceof NewReno) this.cc.onTimeout(this.#sb.pipe);

@@ -5,6 +5,7 @@
  * closes its receive window); final() waits until our FIN is acknowledged.
  */
 import { Duplex } from "node:stream";
+import { PipeClosedError } from "../errors.ts";
 import type { RudpConnection } from "./connection.ts";
 
 export function rudpDuplex(c: RudpConnection): Duplex {
@@ -35,7 +36,7 @@ export function rudpDuplex(c: RudpConnection): Duplex {
       c.off("drain", drained);
       const w = waiting;
       waiting = undefined;
-      w?.(err ?? new Error("the reliable-UDP stream was destroyed"));
+      w?.(err ?? new PipeClosedError("the reliable-UDP stream was destroyed"));
       c.destroy(err ?? undefined);
       cb(err);
     },
