@@ -129,6 +129,7 @@ export function register(program: Command): void {
       node.on("address", (addr) => out.event("address", { addr }));
       // The address to share should already say what we are behind and any mapping (both bounded in time).
       await Promise.all([node.natReady(), node.portMappingReady()]);
+      const stopped = untilSignal(); // armed before "ready" and the address go out: whoever reads them may stop us at once
       out.event("ready", { id: node.id, addr: node.addr, port: node.port, address: describeAddress(node.address), nat: node.nat ?? null, portMapping: node.portMapping ?? null });
       out.info(`p2pnode listening on port ${node.port} as ${node.id}`);
       if (node.portMapping) out.info(`port mapping: ${node.portMapping.externalIp}:${node.portMapping.externalPort} by ${node.portMapping.method}${node.portMapping.verified ? " (verified from outside)" : " (not verified)"}`);
@@ -142,7 +143,7 @@ export function register(program: Command): void {
       node.on("nat", (report) => out.event("nat", { report }));
       out.info(`share this address with your peer:`);
       out.data(node.addr);
-      const sig = await untilSignal();
+      const sig = await stopped;
       out.info(`${sig === "EPIPE" ? "stdout closed" : sig}: closing`);
       await node.close();
       sink?.end();

@@ -26,9 +26,10 @@ export function register(program: Command): void {
       const broker = await startBroker({ host: flags.host, port: flags.port, logger: createLogger(flags.log as LogLevel | undefined) }).catch(
         (err: unknown) => out.fail(err),
       );
+      const stopped = untilSignal(); // armed before "ready": whoever reads it may stop us at once
       out.event("ready", { url: broker.url, host: broker.host, port: broker.port });
       out.data(`signaling broker ready: ${broker.url}`);
-      const sig = await untilSignal();
+      const sig = await stopped;
       await broker.close();
       out.event("closed", { signal: sig });
       out.info(`closed (${sig})`);

@@ -40,10 +40,11 @@ export function register(program: Command): void {
         logger: createLogger(flags.log as LogLevel | undefined),
       }).catch((err: unknown) => out.fail(err));
       const a = server.addresses;
+      const stopped = untilSignal(); // armed before "ready": whoever reads it may stop us at once
       out.event("ready", { uri: uri(a.primary), primary: a.primary, other: a.other ?? null, addresses: a.all, udp: flags.udp, tcp: flags.tcp });
       out.data(`STUN server ready: ${uri(a.primary)}${a.other ? ` (RFC 5780: other address ${formatAddress(a.other)})` : ""}`);
       out.info(`serving ${[flags.udp && "UDP", flags.tcp && "TCP"].filter(Boolean).join("+")} on ${a.all.map(formatAddress).join(", ")}; Ctrl-C to stop`);
-      const sig = await untilSignal();
+      const sig = await stopped;
       await server.close();
       out.event("closed", { signal: sig, stats: server.stats });
       out.info(`closed (${sig})`);
