@@ -4,7 +4,7 @@
  * authenticated, encrypted pipe — first directly, then by reverse connect,
  * then through an embedded TURN relay. Loopback only; no root needed.
  */
-import { defaultStrategies, startEmbeddedRelay, startNode, TurnStrategy } from "../src/index.ts";
+import { startEmbeddedRelay, startNode } from "../src/index.ts";
 import { startBroker } from "../src/signaling/broker.ts";
 import { StunServer } from "../src/stun/server.ts";
 
@@ -24,8 +24,8 @@ say("\nStarting two nodes, alice and bob, on loopback…");
 const common = { host: "127.0.0.1", stun: [stunUri], signaling: [broker.url], allowPrivate: true };
 // Alice has TURN credentials; bob needs none, only the strategy that answers her request.
 const turnServer = { urls: relay.url, username: "alice", credential: "demo-only-password" };
-const alice = await startNode({ ...common, turn: [relay.url], strategies: [...defaultStrategies(), new TurnStrategy({ servers: [turnServer], allowPrivate: true })] });
-const bob = await startNode({ ...common, strategies: [...defaultStrategies(), new TurnStrategy({ allowPrivate: true })] });
+const alice = await startNode({ ...common, turn: [turnServer] });
+const bob = await startNode(common);
 say(`  alice is ${alice.id.slice(0, 16)}… on port ${alice.port}`);
 say(`  bob   is ${bob.id.slice(0, 16)}… on port ${bob.port}`);
 const nat = await bob.natReady();

@@ -30,7 +30,7 @@ import { closeServers, listenAll } from "./server/listener.ts";
 import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRole } from "./session/handshake.ts";
 import { openSignaling } from "./node-signaling.ts";
 import type { Signaling } from "./signaling/signaling.ts";
-import { defaultStrategies } from "./strategies/index.ts";
+import { defaultStrategies, relayUris } from "./strategies/index.ts";
 import type { DialResult, Strategy } from "./strategies/strategy.ts";
 import { isLoopback } from "./util/ip.ts";
 import { Closable } from "./util/closable.ts";
@@ -70,7 +70,9 @@ export class Node extends Closable<NodeEvents> {
     const o = (this.#o = resolveNodeOptions({ ...opts, identity: undefined, identityFile: undefined }));
     this.logger = o.logger;
     this.#pipeOptions = resolvePipeOptions(opts.pipe);
-    this.#strategies = opts.strategies ? [...opts.strategies] : defaultStrategies(opts);
+    this.#strategies = opts.strategies
+      ? [...opts.strategies]
+      : defaultStrategies({ ...opts, turn: { allowPrivate: o.allowPrivate, ...opts.turnOptions, servers: o.turn } });
     this.#peers = new PeerMemory({ allowPrivate: o.allowPrivate });
     this.#pipes = new PipeSet({ pipeOptions: this.#pipeOptions, logger: this.logger, clock: o.clock, timers: o.timers, onPipe: (id, at) => this.#peers.notePipe(id, at) });
     this.#waiters = new InboundWaiters({ timers: o.timers });
@@ -87,7 +89,7 @@ export class Node extends Closable<NodeEvents> {
       lifetime: this.lifetime,
       logger: this.logger,
     });
-    this.#publisher = new AddressPublisher({ ...o, identity, ttl: o.addressTtl, relays: o.turn, onChange: (text) => this.emit("address", text) });
+    this.#publisher = new AddressPublisher({ ...o, identity, ttl: o.addressTtl, relays: relayUris(this.#strategies), onChange: (text) => this.emit("address", text) });
     this.#network = new NodeNetwork({ ...o, publisher: this.#publisher, lifetime: this.lifetime, onNat: (report) => this.emit("nat", report) });
   }
 

@@ -12,6 +12,8 @@ import type { DirectOptions } from "./strategies/direct.ts";
 import type { PunchOptions } from "./strategies/punch.ts";
 import type { ReverseOptions } from "./strategies/reverse.ts";
 import type { Strategy, StrategyName } from "./strategies/strategy.ts";
+import type { TurnOptions } from "./strategies/turn.ts";
+import { parseTurnServers, type TurnServer, type TurnServerConfig } from "./turn/uri.ts";
 import { systemClock, systemTimers, type Clock, type Timers } from "./util/clock.ts";
 import { createLogger, type Logger, type LogLevel } from "./util/logger.ts";
 
@@ -66,8 +68,15 @@ export interface NodeOptions {
   discoveryTimeout?: number;
   /** How long startNode() waits for discovery before returning; later results update the address. @default 1000 */
   discoveryWait?: number;
-  /** TURN servers (turn:host:port). @default [] */
-  turn?: string[];
+  /**
+   * Our TURN relays, in the WebRTC shape: `[{ urls: "turn:host:3478?transport=tcp", username, credential }]`.
+   * With one, connect() can relay through it when nothing else works, and the
+   * address lists its URLs (never the credentials). Without any, the node still
+   * answers a peer that relays through its own server. @default []
+   */
+  turn?: ReadonlyArray<TurnServerConfig>;
+  /** How the TURN strategy allocates (relay: "auto" | "tcp" | "udp", timeouts). @default TURN_DEFAULTS */
+  turnOptions?: Partial<Omit<TurnOptions, "servers">>;
   /**
    * Ask the gateway for a mapping of our TCP port (PCP, NAT-PMP, UPnP IGD v1/v2),
    * renewed until close(). Verified through one of our STUN servers (dial-port)
@@ -139,7 +148,8 @@ export interface ResolvedNodeOptions extends Omit<NodeOptions, keyof typeof NODE
   hosts?: string[];
   stun: string[];
   signaling: string[];
-  turn: string[];
+  /** The `turn` option, validated (credentials stay inside; describeTurnServer() shows the rest). */
+  turn: TurnServer[];
   /** The node's logger (already the "node" child). */
   logger: Logger;
   clock: Clock;
@@ -159,7 +169,7 @@ export function resolveNodeOptions(opts: NodeOptions = {}): ResolvedNodeOptions 
     hosts: opts.host === undefined ? undefined : [opts.host].flat(),
     stun: [...(opts.stun ?? [])],
     signaling: [...(opts.signaling ?? [])],
-    turn: [...(opts.turn ?? [])],
+    turn: parseTurnServers(opts.turn),
     logger: (opts.logger ?? createLogger(opts.logLevel)).child("node"),
     clock: opts.clock ?? systemClock,
     timers: opts.timers ?? systemTimers,
@@ -178,7 +188,20 @@ export function checkNodeOptions(opts: NodeOptions): void {
     throw new InvalidArgumentError(`handshakeFirstMessageTimeout must be a positive number of ms, got ${String(merged.handshakeFirstMessageTimeout)}`);
   }
   positive("connectTimeout", merged.connectTimeout);
-  if (opts.strategies !== undefined) checkStrategies(opts.strategies);
+  checkTurn(opts.turn);
+  if (opts.strategies !== undefined) {
+    checkStrategies(opts.strategies);
+    // Silently dropping the servers would leave a user wondering why nothing relays.
+    if (opts.turn?.length || opts.turnOptions) throw new InvalidArgumentError("turn and turnOptions set up the default TURN strategy; with your own strategies list, add new TurnStrategy({ servers }) to it instead");
+  }
+}
+
+/** A bare URL string is the old shape (and would carry no credentials): say what to write instead. */
+function checkTurn(list: NodeOptions["turn"]): void {
+  if (Array.isArray(list) && list.some((e) => typeof e === "string")) {
+    throw new InvalidArgumentError('turn takes servers in the WebRTC shape: [{ urls: "turn:host:3478", username, credential }], not bare URLs');
+  }
+  parseTurnServers(list);
 }
 
 function checkStrategies(list: readonly Strategy[]): void {

@@ -34,17 +34,34 @@ test("a bad option is an InvalidArgumentError that names it", () => {
     [{ strategies: [] }, /^strategies/],
     [{ strategies: [{ name: "direct" } as unknown as Strategy] }, /^strategies/],
     [{ strategies: [...defaultStrategies(), defaultStrategies()[0]] }, /"direct" is listed twice/],
+    [{ turn: ["turn:127.0.0.1:3478"] as never }, /^turn takes servers in the WebRTC shape/],
+    [{ turn: [{ urls: "turn:127.0.0.1", username: "u" }] as never }, /^turn\[0\]\.credential/],
+    [{ turn: [{ urls: "stun:127.0.0.1", username: "u", credential: "p" }] }, /not a turn: or turns: URI/],
+    [{ turn: [{ urls: "turn:127.0.0.1", username: "u", credential: "p" }], strategies: defaultStrategies() }, /with your own strategies list, add new TurnStrategy/],
   ];
   for (const [opts, re] of bad) {
     assert.throws(() => resolveNodeOptions(opts), (e: Error) => e instanceof InvalidArgumentError && re.test(e.message), JSON.stringify(Object.keys(opts)));
   }
 });
 
-test("defaultStrategies(): fresh direct, reverse, punch instances on every call", () => {
+test("defaultStrategies(): fresh direct, reverse, punch, turn instances on every call", () => {
   const a = defaultStrategies();
   const b = defaultStrategies();
-  assert.deepEqual(a.map((s) => s.name), ["direct", "reverse", "punch"]);
+  assert.deepEqual(a.map((s) => s.name), ["direct", "reverse", "punch", "turn"]);
   assert.notEqual(a[0], b[0]);
+  assert.deepEqual(a.flatMap((s) => s.relays ?? []), [], "no servers: nothing to list, the turn strategy only answers");
+});
+
+test("startNode({ turn }): the default turn strategy gets the servers; the address lists their URLs, never the credentials", async () => {
+  const secret = "a-credential-that-must-not-leak";
+  const turn = [{ urls: ["turn:127.0.0.1:3478?transport=tcp", "turn:127.0.0.1:3478"], username: "alice", credential: secret }];
+  const node = await loopbackNode({ turn, turnOptions: { relay: "udp" } });
+  try {
+    assert.deepEqual(node.address.relays, ["turn:127.0.0.1:3478?transport=tcp", "turn:127.0.0.1:3478"]);
+    assert.doesNotMatch(node.addr + JSON.stringify(node.address), new RegExp(`${secret}|alice`));
+  } finally {
+    await node.close();
+  }
 });
 
 test("startNode({ strategies }): connect() dials with the strategies given, and only those", async () => {

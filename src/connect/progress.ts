@@ -45,6 +45,10 @@ export type ProgressDetails = {
     report: unknown;
     ms: number;
   };
+  /** turn: our relay granted an allocation; the peer is told to reach `relayed`. */
+  "turn-allocated": { server: string; relayed: string; transport: "tcp" | "udp"; ms: number };
+  /** turn: the peer reached us through the relay (before the handshake's end). */
+  "turn-connected": { server: string; transport: "tcp" | "udp"; ms: number };
 };
 
 export type ProgressEventName = keyof ProgressDetails;
@@ -73,6 +77,8 @@ export const PROGRESS_EVENTS: ReadonlySet<string> = new Set<ProgressEventName>([
   "punch-request",
   "punch-start",
   "punch-connected",
+  "turn-allocated",
+  "turn-connected",
 ]);
 
 /** Packs a listener call into a ProgressEvent value (for traces and switch statements). */

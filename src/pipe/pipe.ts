@@ -29,13 +29,13 @@ import { Liveness } from "./liveness.ts";
 import { encodeOutgoing, Message, type MessageFilter } from "./message.ts";
 import type { TakeOptions } from "./message-queue.ts";
 import { resolvePipeOptions, type PipeOptions } from "./options.ts";
-import type { PipeEvents, PipeInit, PipeRole, PipeStats } from "./types.ts";
+import type { PipeEvents, PipeInit, PipeRole, PipeStats, RelayPath } from "./types.ts";
 import { RecordWriter } from "./record-writer.ts";
 import type { Subscription, SubscriptionOwner } from "./subscription.ts";
 import { socketTransport, type ByteTransport } from "./transport.ts";
 
 export { PIPE_DEFAULTS, resolvePipeOptions, type PipeOptions } from "./options.ts";
-export type { Dispatcher, MessageHandler, PipeEvents, PipeInit, PipeRole, PipeStats } from "./types.ts";
+export type { Dispatcher, MessageHandler, PipeEvents, PipeInit, PipeRole, PipeStats, RelayPath } from "./types.ts";
 export { Subscription } from "./subscription.ts";
 export type { ByteTransport } from "./transport.ts";
 
@@ -50,6 +50,8 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
   readonly inbound: boolean;
   readonly remoteAddress?: string;
   readonly remotePort?: number;
+  /** Set when a TURN relay carries this pipe: the relay and its transport. */
+  readonly relay?: RelayPath;
   readonly options: PipeOptions;
   /** Resolves when the pipe has fully closed (never rejects). */
   readonly closed: Promise<Error | undefined>;
@@ -81,6 +83,7 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
     this.inbound = init.inbound;
     this.remoteAddress = init.remoteAddress;
     this.remotePort = init.remotePort;
+    this.relay = init.relay;
     this.#log = (init.logger ?? silentLogger).child("pipe");
     this.#sendLimit = Math.min(o.maxMessageSize, init.session.remoteParams.maxMessageSize);
     this.closed = new Promise((r) => (this.#resolveClosed = r));

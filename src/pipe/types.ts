@@ -24,6 +24,16 @@ export interface PipeEvents {
   close: [err: Error | undefined];
 }
 
+/** A relayed pipe's path (strategy "turn"): which relay carries it, and how. */
+export interface RelayPath {
+  /** The relayed transport address the peer dials (ip:port). */
+  relayed: string;
+  /** tcp: an RFC 6062 TCP allocation; udp: our reliable stream over relayed datagrams. */
+  transport: "tcp" | "udp";
+  /** The TURN server's URI, on the side that allocated (the other side knows only the relayed address). */
+  server?: string;
+}
+
 interface PipeInitBase {
   session: HandshakeResult;
   role: PipeRole;
@@ -33,6 +43,7 @@ interface PipeInitBase {
   inbound: boolean;
   remoteAddress?: string;
   remotePort?: number;
+  relay?: RelayPath;
   options?: Partial<PipeOptions>;
   dispatch?: Dispatcher;
   logger?: Logger;

@@ -52,6 +52,7 @@ export class PipeSet {
       inbound,
       remoteAddress: res.remoteAddress,
       remotePort: res.remotePort,
+      relay: res.relay,
       options: o.pipeOptions,
       dispatch: { active: () => this.#handlers.length > 0, dispatch: this.#dispatch },
       logger: o.logger,

@@ -7,6 +7,7 @@
  */
 import type { Duplex } from "node:stream";
 import type { NodeAddress } from "../identity/address.ts";
+import type { RelayPath } from "../pipe/types.ts";
 import type { HandshakeParams, HandshakeResult, HandshakeRole } from "../session/handshake.ts";
 import type { Identity, NodeId } from "../identity/identity.ts";
 import type { Clock, Timers } from "../util/clock.ts";
@@ -57,6 +58,8 @@ export interface DialResult {
   role: HandshakeRole;
   remoteAddress?: string;
   remotePort?: number;
+  /** Set by a relaying strategy: the pipe says which relay carries it. */
+  relay?: RelayPath;
 }
 
 export interface Applicability {
@@ -110,4 +113,10 @@ export interface Strategy {
   dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult>;
   /** Signaling request types this strategy answers on the peer's side. */
   readonly responders?: Readonly<Record<string, Responder>>;
+  /**
+   * Relay URLs (no credentials) this strategy may ask peers to dial: the node
+   * lists them in its signed address, and a peer dials a relayed address only
+   * when it belongs to one of them.
+   */
+  readonly relays?: readonly string[];
 }

@@ -60,7 +60,7 @@ export class TurnStrategy implements Strategy {
   }
 
   /** The relay URIs to list in our address (no credentials). */
-  get relayUris(): string[] {
+  get relays(): string[] {
     return this.servers.flatMap((s) => s.uris.map((u) => u.uri));
   }
 
@@ -103,7 +103,8 @@ export class TurnStrategy implements Strategy {
       stream.once("close", () => void c.close());
       client = undefined; // the pipe owns it now
       ctx.progress("turn-connected", { server: c.label, transport });
-      return { stream, session, role: "responder", remoteAddress: c.relayed.address, remotePort: c.relayed.port };
+      const relay = { relayed: `${c.relayed.address}:${c.relayed.port}`, transport, server: c.label };
+      return { stream, session, role: "responder", remoteAddress: c.relayed.address, remotePort: c.relayed.port, relay };
     } catch (err) {
       if (opts.signal.aborted) throw asAbortError(opts.signal.reason, "TURN connect");
       if (d.signal.reason instanceof TimeoutError) throw new TimeoutError(`turn: the peer did not reach our relay within ${opts.timeout} ms`, { cause: err });
@@ -146,7 +147,8 @@ export class TurnStrategy implements Strategy {
     try {
       stream = await dialRelay(req, d.signal, { clock: ctx.clock, timers: ctx.timers });
       const session = await ctx.secure(stream, "initiator", from, d.signal, { strategy: "turn", token: req.token });
-      ctx.adopt({ stream, session, role: "initiator", remoteAddress: req.relay.ip, remotePort: req.relay.port }, "turn");
+      const relay = { relayed: `${req.relay.ip}:${req.relay.port}`, transport: req.relay.transport };
+      ctx.adopt({ stream, session, role: "initiator", remoteAddress: req.relay.ip, remotePort: req.relay.port, relay }, "turn");
       return { connected: true };
     } catch (err) {
       stream?.destroy();

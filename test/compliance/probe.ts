@@ -14,12 +14,14 @@ export class Probe implements Strategy {
   readonly inner: Strategy;
   readonly name: Strategy["name"];
   readonly responders?: Readonly<Record<string, Responder>>;
+  readonly relays?: readonly string[];
   #capture?: (ctx: DialContext) => void;
 
   constructor(inner: Strategy) {
     this.inner = inner;
     this.name = inner.name;
     this.responders = inner.responders;
+    this.relays = inner.relays;
   }
 
   applies(local: NodeAddress, remote: NodeAddress): Applicability {

@@ -30,9 +30,9 @@ export function turnSpec(): ComplianceSpec {
       const signaling = [broker.url];
       const urls = `turn:127.0.0.1:${coturn.port}?transport=tcp`;
       const probe = new Probe(new TurnStrategy({ servers: [{ urls, username: coturn.username, credential: coturn.password }], relay: "tcp", allowPrivate: true }));
-      const client = await loopbackNode({ signaling, allowPrivate: true, turn: [urls], strategies: [probe] });
-      const peer = await loopbackNode({ signaling, allowPrivate: true, strategies: [...defaultStrategies(), new TurnStrategy({ allowPrivate: true })] });
-      const noTurn = await loopbackNode({ signaling, allowPrivate: true }); // answers no turn-connect
+      const client = await loopbackNode({ signaling, allowPrivate: true, strategies: [probe] });
+      const peer = await loopbackNode({ signaling, allowPrivate: true }); // the default turn strategy answers
+      const noTurn = await loopbackNode({ signaling, allowPrivate: true, strategies: defaultStrategies().filter((s) => s.name !== "turn") }); // answers no turn-connect
 
       const claimed = Identity.generate();
       const other = Identity.generate();

@@ -24,7 +24,6 @@ const node = await startNode({
   discoveryTimeout: 4000,
   discoveryWait: 4000,
   portMapping: false,
-  turn: turn.relayUris,
   strategies: [...defaultStrategies(), turn],
 });
 await node.natReady();

@@ -10,6 +10,7 @@ import { ConnectError, TurnError } from "../../src/errors.ts";
 import type { Pipe } from "../../src/pipe/pipe.ts";
 import { startBroker } from "../../src/signaling/broker.ts";
 import { defaultStrategies } from "../../src/strategies/index.ts";
+import type { Strategy } from "../../src/strategies/strategy.ts";
 import { TurnStrategy } from "../../src/strategies/turn.ts";
 import { startCoturn, type LoopbackCoturn } from "../support/coturn.ts";
 import { loopbackNode } from "../support/nodes.ts";
@@ -25,14 +26,17 @@ after(async () => {
 
 function nodes(urls: string, relay: "tcp" | "udp", listRelay = true, credential = coturn.password) {
   const server = { urls, username: coturn.username, credential };
-  const a = loopbackNode({
-    signaling: [broker.url],
-    allowPrivate: true,
-    turn: listRelay ? [urls] : [],
-    strategies: [...defaultStrategies(), new TurnStrategy({ servers: [server], relay, allowPrivate: true })],
-  });
-  const b = loopbackNode({ signaling: [broker.url], allowPrivate: true, strategies: [...defaultStrategies(), new TurnStrategy({ allowPrivate: true })] });
+  // The node's own options: servers in the WebRTC shape, the relay listed in its address by itself.
+  const a = listRelay
+    ? loopbackNode({ signaling: [broker.url], allowPrivate: true, turn: [server], turnOptions: { relay } })
+    : loopbackNode({ signaling: [broker.url], allowPrivate: true, strategies: [...defaultStrategies().filter((s) => s.name !== "turn"), unlisted(new TurnStrategy({ servers: [server], relay, allowPrivate: true }))] });
+  const b = loopbackNode({ signaling: [broker.url], allowPrivate: true });
   return Promise.all([a, b]);
+}
+
+/** The same strategy without `relays`: its node's address does not list the relay it will use. */
+function unlisted(t: TurnStrategy): Strategy {
+  return { name: t.name, responders: t.responders, applies: (l, r) => t.applies(l, r), dial: (c, o) => t.dial(c, o) };
 }
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
