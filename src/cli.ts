@@ -5,12 +5,13 @@ import { register as registerListen } from "./cli/listen.ts";
 import { register as registerNat } from "./cli/nat.ts";
 import { register as registerSignal } from "./cli/signal.ts";
 import { register as registerStun } from "./cli/stun.ts";
+import { register as registerTurn } from "./cli/turn.ts";
 import { CliExit, EXIT, helpAfter } from "./cli/output.ts";
 import { isP2PError } from "./errors.ts";
 
 const program = new Command()
   .name("p2pnode")
-  .description("Connect two peers behind NATs — direct, reverse connect, TCP hole punching — over an authenticated, encrypted pipe.")
+  .description("Connect two peers behind NATs — direct, reverse connect, TCP hole punching, TURN relay — over an authenticated, encrypted pipe.")
   .version("0.1.0")
   .showHelpAfterError()
   .exitOverride();
@@ -20,6 +21,7 @@ registerConnect(program);
 registerNat(program);
 registerStun(program);
 registerSignal(program);
+registerTurn(program);
 helpAfter(program, ["p2pnode listen --echo", "p2pnode connect p2pn1… --send hi", "p2pnode connect --help"]);
 // `stun` is registered by src/cli/stun.ts; its examples are added here.
 const stun = program.commands.find((c) => c.name() === "stun");

@@ -5,8 +5,10 @@ import { InvalidArgumentError, PipeClosedError, TimeoutError } from "../errors.t
 import type { LogLevel } from "../util/logger.ts";
 import type { Node } from "../node.ts";
 import type { Pipe } from "../pipe/pipe.ts";
-import { CliExit, createOutput, EXIT, guardStdio, helpAfter, hostPort, onStdoutClosed, type Output } from "./output.ts";
-import { announceDefaults, messageFields, nodeFlags, nodeOptions, type CommonNodeFlags } from "./listen.ts";
+import type { StrategyName } from "../strategies/strategy.ts";
+import { CliExit, createOutput, EXIT, guardStdio, helpAfter, hostPort, onStdoutClosed, orUsage, type Output } from "./output.ts";
+import { turnOptions } from "./turn-flags.ts";
+import { announceDefaults, messageFields, nodeFlags, nodeOptions, relayNote, type CommonNodeFlags } from "./listen.ts";
 import type { BrokerWatch } from "./watch.ts";
 import { progressEvent } from "../connect/progress.ts";
 import { progressLine } from "./progress.ts";
@@ -16,6 +18,17 @@ interface ConnectFlags extends CommonNodeFlags {
   sendFile?: string;
   binary?: boolean;
   timeout: number;
+  via?: StrategyName[];
+}
+
+const STRATEGY_NAMES: readonly StrategyName[] = ["direct", "reverse", "punch", "turn"];
+
+/** --via direct,turn: only these strategies, in this order. */
+function viaArg(value: string): StrategyName[] {
+  const names = value.split(",").map((x) => x.trim().toLowerCase()).filter(Boolean);
+  const bad = names.filter((n) => !STRATEGY_NAMES.includes(n as StrategyName));
+  if (!names.length || bad.length) throw new InvalidArgumentError(`--via takes strategies from ${STRATEGY_NAMES.join(", ")}, comma-separated (got ${JSON.stringify(value)})`);
+  return [...new Set(names)] as StrategyName[];
 }
 
 /** A node id is 52 characters of base32 (a-z, 2-7); an address starts with p2pn1. */
@@ -158,6 +171,7 @@ export function register(program: Command): void {
     .option("--send <text>", "send this text message, print the reply, and exit")
     .option("--send-file <file>", "send this file (- for stdin) as one message, print the reply, and exit")
     .option("--binary", "raw bytes: stdin (or --send-file) goes as binary messages, messages come out as their bytes")
+    .option("--via <strategies>", `only these strategies, in this order (${STRATEGY_NAMES.join(", ")}; comma-separated)`, viaArg)
     .option("--timeout <ms>", "limit for the whole command up to the connection (and the reply, with --send)", positiveMs, 20_000)
     .action(async (addr: string, flags: ConnectFlags) => {
       guardStdio();
@@ -177,6 +191,7 @@ export function register(program: Command): void {
       let deadline: NodeJS.Timeout | undefined;
       let ticker: NodeJS.Timeout | undefined;
       const brokers = flags.signal ?? [];
+      orUsage(out, () => turnOptions(flags)); // a --turn without its user or password is a usage error, said first
       try {
         if (flags.send !== undefined && flags.sendFile !== undefined) throw new InvalidArgumentError("give --send or --send-file, not both");
         // Check what we were given before anything else.
@@ -244,6 +259,7 @@ export function register(program: Command): void {
         const pipe = await node.connect(remote, {
           brokers: flags.signal,
           timeout: left(),
+          strategies: flags.via,
           onProgress: (event, detail) => {
             out.event("progress", { step: event, ...detail });
             const line = progressLine(progressEvent(event, detail));
@@ -251,8 +267,8 @@ export function register(program: Command): void {
           },
         });
         const ms = Date.now() - started;
-        out.event("connected", { strategy: pipe.strategy, ms, remoteId: pipe.remoteId, remoteAddress: pipe.remoteAddress });
-        out.info(`connected to ${pipe.remoteId.slice(0, 12)}… by ${pipe.strategy} in ${ms} ms`);
+        out.event("connected", { strategy: pipe.strategy, ms, remoteId: pipe.remoteId, remoteAddress: pipe.remoteAddress, relay: pipe.relay ?? null });
+        out.info(`connected to ${pipe.remoteId.slice(0, 12)}… by ${pipe.strategy}${relayNote(pipe.relay)} in ${ms} ms`);
         if (oneShot) {
           phase = "waiting for the reply";
           await pipe.send(payload!);

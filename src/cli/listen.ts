@@ -1,33 +1,38 @@
 import type { Command } from "commander";
 import type { Message } from "../pipe/message.ts";
+import type { RelayPath } from "../pipe/types.ts";
 import type { NodeOptions } from "../node.ts";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { InvalidArgumentError } from "../errors.ts";
 import type { Logger, LogLevel } from "../util/logger.ts";
 import type { NatReport } from "../nat/types.ts";
 import { parseBrokerUrl } from "../signaling/broker-url.ts";
-import { collect, createOutput, guardStdio, helpAfter, hostPort, intArg, outputFlags, stunArg, untilSignal, type Output } from "./output.ts";
+import { turnFlags, turnOptions, type TurnFlags } from "./turn-flags.ts";
+import { collect, createOutput, guardStdio, orUsage, helpAfter, hostPort, intArg, outputFlags, stunArg, untilSignal, type Output } from "./output.ts";
 
-export interface CommonNodeFlags {
+export interface CommonNodeFlags extends TurnFlags {
   port?: number;
   host?: string[];
   identity?: string;
   stun?: string[];
   signal?: string[];
   portmap?: boolean;
+  allowPrivate?: boolean;
   json?: boolean;
   log?: string;
 }
 
 /** Adds the options every node-running command shares. */
 export function nodeFlags(cmd: Command): Command {
-  return outputFlags(cmd)
+  const flags = outputFlags(cmd)
     .option("-p, --port <port>", "TCP port to listen on (0 = any free port)", intArg("--port"), 0)
     .option("--host <ip>", "listen only on this address (repeatable; default: every interface)", collect)
     .option("--identity <file>", "load the identity key from this PEM file (created, mode 0600, if missing)")
     .option("--stun <uri>", "STUN server, stun:host:port (repeatable)", stunArg)
     .option("--signal <url>", "signaling broker, mqtt://host:port (repeatable)", signalArg)
-    .option("--no-portmap", "do not ask the gateway for a port mapping");
+    .option("--no-portmap", "do not ask the gateway for a port mapping")
+    .option("--allow-private", "trust private and loopback endpoints and relays that peers send (one LAN, tests); off: public ones only");
+  return turnFlags(flags);
 }
 
 /** --signal URL: checked when the command line is read. */
@@ -46,8 +51,15 @@ export function nodeOptions(f: CommonNodeFlags, logger?: Logger): NodeOptions {
     stun: f.stun,
     signaling: f.signal,
     portMapping: f.portmap !== false, // on by default for people; never on a loopback-only node
+    allowPrivate: f.allowPrivate,
     logLevel: logger ? undefined : (f.log as NodeOptions["logLevel"]),
+    ...turnOptions(f),
   };
+}
+
+/** " through turn:… (UDP)" for a relayed pipe, "" otherwise. */
+export function relayNote(relay: RelayPath | undefined): string {
+  return relay ? ` through ${relay.server ?? `relay ${relay.relayed}`} (${relay.transport.toUpperCase()} relay)` : "";
 }
 
 /** Longest text message shown whole on the terminal; longer ones are cut (the data is in --json / --out). */
@@ -106,9 +118,10 @@ export function register(program: Command): void {
         sink.on("error", (err) => out.warn(`cannot write to ${flags.out}: ${err.message}; messages are no longer saved`));
       }
       announceDefaults(out, flags);
+      const options = orUsage(out, () => nodeOptions(flags, watch?.logger));
       let node;
       try {
-        node = await startNode(nodeOptions(flags, watch?.logger));
+        node = await startNode(options);
       } catch (err) {
         out.fail(err);
       }
@@ -119,8 +132,8 @@ export function register(program: Command): void {
         if (flags.echo) await pipe.send(msg.isText ? msg.text : msg.data);
       });
       node.on("pipe", (pipe) => {
-        out.event("pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy, remoteAddress: pipe.remoteAddress });
-        out.info(`peer ${pipe.remoteId.slice(0, 12)}… connected (${pipe.strategy}) from ${pipe.remoteAddress ? hostPort(pipe.remoteAddress, pipe.remotePort ?? "?") : "?"}`);
+        out.event("pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy, remoteAddress: pipe.remoteAddress, relay: pipe.relay ?? null });
+        out.info(`peer ${pipe.remoteId.slice(0, 12)}… connected (${pipe.strategy}${relayNote(pipe.relay)}) from ${pipe.remoteAddress ? hostPort(pipe.remoteAddress, pipe.remotePort ?? "?") : "?"}`);
         void pipe.closed.then((err) => {
           out.event("pipe-closed", { remoteId: pipe.remoteId, error: err?.message });
           out.info(`peer ${pipe.remoteId.slice(0, 12)}… disconnected${err ? `: ${err.message}` : ""}`);

@@ -102,6 +102,16 @@ export function createOutput(json: boolean): Output {
   };
 }
 
+/** Runs fn; an InvalidArgumentError from it (a flag that is wrong or missing) exits as a usage error (2). */
+export function orUsage<T>(out: Output, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) out.fail(err, EXIT.usage);
+    throw err;
+  }
+}
+
 /** Thrown to unwind after an error was printed. */
 export class CliExit extends Error {}
 

@@ -9,6 +9,8 @@ export function progressLine(e: ProgressEvent): string | undefined {
       return `  trying ${hostPort(e.detail.host, String(e.detail.port))} (${e.detail.kind})`;
     case "strategy":
       return `  trying ${e.detail.strategy} (${e.detail.reason})`;
+    case "turn-allocated":
+      return `  relay ${e.detail.server} gave us ${e.detail.relayed} (${e.detail.transport.toUpperCase()}); asking the peer to reach it`;
     case "strategy-failed":
       return `  ${e.detail.strategy} failed: ${e.detail.error}`;
     default:

@@ -22,9 +22,9 @@ export interface Ran {
  * Runs the CLI to the end; `input` goes to stdin (then stdin closes). A child
  * still running after `killAfterMs` is killed (code null): a hang fails the test, never stalls it.
  */
-export function run(args: string[], input?: string | Uint8Array, killAfterMs = 60_000): Promise<Ran> {
+export function run(args: string[], input?: string | Uint8Array, killAfterMs = 60_000, env?: Record<string, string>): Promise<Ran> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+    const c = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"], env: env ? { ...process.env, ...env } : undefined });
     children.add(c);
     const killer = setTimeout(() => c.kill("SIGKILL"), killAfterMs);
     c.once("close", () => clearTimeout(killer));
