@@ -245,10 +245,17 @@ test("README: the npx p2pnode lines run on loopback", async () => {
   const servers: ChildProcess[] = [];
   let stunUri = "";
   let brokerUrl = "";
-  for (const l of lines.filter((x) => cmd(x) === "stun" || cmd(x) === "signal")) {
+  const isServer = (l: { words: string[] }) => cmd(l) === "stun" || cmd(l) === "signal" || cmd(l) === "turn";
+  for (const l of lines.filter(isServer)) {
     const args = withPort0(l.words.slice(2));
     const s = await start(args);
     servers.push(s.c);
+    if (cmd(l) === "turn") {
+      // The relay: test/cli/cli-turn.test.ts connects through it; here it must start as written.
+      assert.match(s.first, /^TURN relay ready: turn:[\d.]+:\d+/, `README.md:${l.line}: \`${l.text}\` said where it listens`);
+      report.push(`README.md:${l.line}: \`${l.text}\`: executed with ${args.join(" ")} (free ports)`);
+      continue;
+    }
     if (cmd(l) === "stun") stunUri = /stun:[\d.]+:\d+/.exec(s.first)?.[0] ?? "";
     else brokerUrl = /mqtt:\/\/[\d.]+:\d+/.exec(s.first)?.[0] ?? "";
     assert.ok(cmd(l) === "stun" ? stunUri : brokerUrl, `README.md:${l.line}: \`${l.text}\` said where it listens: ${s.first}`);
@@ -271,7 +278,7 @@ test("README: the npx p2pnode lines run on loopback", async () => {
     return readFileSync(file);
   };
 
-  for (const l of lines.filter((x) => cmd(x) !== "stun" && cmd(x) !== "signal")) {
+  for (const l of lines.filter((x) => !isServer(x))) {
     const where = `README.md:${l.line}: \`${l.text}\``;
     let args = l.words.slice(2).map((w) =>
       w === "p2pn1…" ? addr : w === "NODE_ID" ? id : w.replace(/^stun:(H|HOST):\d+$/, stunUri).replace(/^mqtt:\/\/(H|HOST):\d+$/, brokerUrl),
