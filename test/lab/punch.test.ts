@@ -81,12 +81,19 @@ interface Outcome {
 }
 
 const table: Array<{ run: string; pair: string; expected: string; result: string; ms?: number; skew?: number }> = [];
+/** The full plan with TURN configured: pair | winning strategy | time to a pipe | strategies tried. */
+const plan: string[] = [];
 
 describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, () => {
   let lab: Lab;
   const fifos = new Map<string, WriteStream>();
   const peers = new Map<string, LabProcess>();
   let broker: string;
+  /** The lab's coturn (on srv, a public lab address) as the connecting node's relay; credentials by environment. */
+  async function turnConfig(): Promise<NodeJS.ProcessEnv> {
+    const t = await lab.startCoturn();
+    return { P2PNODE_TURN_URI: `turn:${t.host}:${t.port}?transport=tcp`, P2PNODE_TURN_USER: t.username, P2PNODE_TURN_PASS: t.password };
+  }
 
   const withLogs = (fn: () => Promise<void>) => async () => {
     try {
@@ -189,15 +196,21 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
   }
 
   /** `count` connects from a node in `host`; one result per connect. */
-  async function connects(host: string, addr: string, count: number, strategies?: string): Promise<Array<Record<string, unknown>>> {
-    const r = await lab.exec(host, [process.execPath, "--import", "tsx", NODE, "connect", STUN, broker, addr, String(count), ...(strategies ? [strategies] : [])], { timeoutMs: 30_000 + count * 12_000 });
+  async function connects(host: string, addr: string, count: number, strategies?: string, env?: NodeJS.ProcessEnv): Promise<Array<Record<string, unknown>>> {
+    const r = await lab.exec(host, [process.execPath, "--import", "tsx", NODE, "connect", STUN, broker, addr, String(count), ...(strategies ? [strategies] : [])], { timeoutMs: 30_000 + count * 22_000, env });
     const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(events.some((e) => e.event === "done"), `connect script in ${host} did not finish (${r.code}):\n${r.stdout}\n${r.stderr}`);
     return events.filter((e) => e.event === "connected" || e.event === "failed");
   }
 
-  async function nodeMatrix(run: string): Promise<void> {
+  /**
+   * `withTurn`: after the forced punch, the same node connects again with the full plan and the
+   * lab's coturn configured: every pair must get a pipe, by whatever strategy wins (the relay
+   * where nothing else can work). The winner and time go in the plan table.
+   */
+  async function nodeMatrix(run: string, withTurn = false): Promise<void> {
     const failures: string[] = [];
+    const turnEnv = withTurn ? await turnConfig() : undefined;
     for (let i = 0; i < KINDS.length; i++) {
       for (let j = i; j < KINDS.length; j++) {
         const [ka, kb] = [KINDS[i], KINDS[j]];
@@ -207,8 +220,15 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
         const l = await listener("b1");
         try {
           const t0 = performance.now();
-          const [r] = await connects("a1", l.addr, 1);
+          const [r, full] = await connects("a1", l.addr, withTurn ? 2 : 1, withTurn ? "punch;auto" : undefined, turnEnv);
           const wall = Math.round(performance.now() - t0);
+          if (withTurn) {
+            plan.push(`${pair} | ${full?.event === "connected" ? `${full.strategy} | ${full.ms} ms | tried ${(full.tried as string[]).join(" → ")}` : `FAILED in ${full?.ms} ms: ${String(full?.error).slice(0, 160)}`}`);
+            if (full?.event !== "connected" || full.echo !== "hi") failures.push(`${pair} with TURN configured: ${JSON.stringify(full)}`);
+            else if (ka === "symmetric-random" || kb === "symmetric-random") {
+              if (full.strategy !== "turn") failures.push(`${pair}: only the relay can connect it, got ${full.strategy}`);
+            }
+          }
           const named = (m: string) => m.includes(ka) && m.includes(kb);
           if (want === "maybe") {
             table.push({ run: `nodes ${run}`, pair, expected: "maybe", result: r.event === "connected" ? `pipe by ${r.strategy} (${r.target})` : `failed in ${r.ms} ms: ${String(r.error).slice(0, 140)}`, ms: r.ms as number, skew: r.skewMs as number });
@@ -254,6 +274,10 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
       process.stdout.write("# punch matrix (a1 initiates; ms = first SYN → connection open at a1; skew = b1's first SYN − a1's)\n");
       for (const r of table) process.stdout.write(`# ${r.run} | ${r.pair} | ${r.result}${r.ms !== undefined ? ` | ${r.ms} ms | skew ${r.skew} ms` : ""}\n`);
     }
+    if (plan.length) {
+      process.stdout.write("# full plan with TURN configured (a1 → b1, 20 ms per wan link): pair | winner | time to pipe | tried\n");
+      for (const line of plan) process.stdout.write(`# ${line}\n`);
+    }
   });
 
   test("engine: NAT matrix at 20 ms one-way delay per wan link", { skip: !engine }, withLogs(() => matrix("20ms", 3000)));
@@ -285,7 +309,7 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
     }
   }));
 
-  test("nodes: NAT matrix at 20 ms, the punched socket becomes a pipe with strategy punch", withLogs(() => nodeMatrix("20ms")));
+  test("nodes: NAT matrix at 20 ms, the punched socket becomes a pipe with strategy punch; with TURN configured every pair connects", withLogs(() => nodeMatrix("20ms", true)));
 
   test("nodes: 20× port-restricted × port-restricted and 20× full cone × full cone, one node pair each", withLogs(async () => {
     for (const kind of ["port-restricted", "full-cone"] as const) {

@@ -8,13 +8,10 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { startNode } from "../../src/node.ts";
-import { defaultStrategies } from "../../src/strategies/index.ts";
-import { TurnStrategy } from "../../src/strategies/turn.ts";
 
 const [mode, stun, broker, target, turnUri, relay, mib] = process.argv.slice(2);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
 const servers = turnUri ? [{ urls: turnUri, username: process.env.P2PNODE_TURN_USER ?? "", credential: process.env.P2PNODE_TURN_PASS ?? "" }] : [];
-const turn = new TurnStrategy({ servers, relay: (relay as "tcp" | "udp") ?? "auto" });
 // P2PNODE_UNTIL_BROKEN: stream until the pipe breaks, with a short dead-peer timeout (relay-death test).
 const untilBroken = process.env.P2PNODE_UNTIL_BROKEN === "1";
 const node = await startNode({
@@ -24,7 +21,8 @@ const node = await startNode({
   discoveryTimeout: 4000,
   discoveryWait: 4000,
   portMapping: false,
-  strategies: [...defaultStrategies(), turn],
+  turn: servers,
+  turnOptions: { relay: (relay as "tcp" | "udp" | undefined) ?? "auto" },
 });
 await node.natReady();
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

@@ -8,12 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Lab, withLabLogs } from "./lab.ts";
+import { Lab, PUBLIC_HOSTS, withLabLogs } from "./lab.ts";
 import type { Coturn } from "./servers.ts";
 import type { LabProcess } from "./procs.ts";
 import { labSkipReason } from "./require-lab.ts";
 
 const NODE = new URL("./turn-node.ts", import.meta.url).pathname;
+const CLI = new URL("../../bin/p2pnode.js", import.meta.url).pathname;
 const CAPTURE = new URL("./capture.py", import.meta.url).pathname;
 const skip = labSkipReason();
 
@@ -70,6 +71,28 @@ describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
       }
     }));
   }
+
+  test("symmetric-random × symmetric-random: UDP allocation on the embedded relay (p2pnode turn on srv), 10 MiB intact", withLogs(async () => {
+    // On srv's second address: coturn relays from the first, so their relay ports never collide.
+    const host = PUBLIC_HOSTS.srv.ips[1];
+    const relayProc = lab.spawn("srv", process.execPath, [CLI, "turn", "--host", host, "--port", "3480", "--user", turn.username], { env: { P2PNODE_TURN_PASS: turn.password } });
+    try {
+      const ready = await relayProc.waitForLine(/^TURN relay ready: turn:/, 20_000);
+      const url = /turn:[\d.]+:\d+/.exec(ready)![0];
+      const l = await listener();
+      try {
+        const r = await connect(l.addr, url, "udp", 10);
+        table.push(`20 ms | UDP allocation, embedded relay | ${r.event === "connected" ? `pipe by ${r.strategy} in ${r.connectMs} ms, 10 MiB in ${r.transferMs} ms (${r.mibPerS} MiB/s)` : `FAILED: ${r.error}`}`);
+        assert.equal(r.event, "connected", String(r.error));
+        assert.equal(r.strategy, "turn");
+        assert.equal(r.intact, true);
+      } finally {
+        await l.proc.kill();
+      }
+    } finally {
+      await relayProc.kill();
+    }
+  }));
 
   for (const [name, relay, uri] of cases) {
     test(`a capture on the relay host sees the transfer (${name}) but never its plaintext`, withLogs(async () => {
