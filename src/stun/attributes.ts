@@ -37,11 +37,19 @@ export interface DialPort {
   result?: "connected" | "failed";
 }
 
+/** RFC 8489 §14.11/§14.12: an algorithm number and its parameters (none for MD5 and SHA-256). */
+export interface PasswordAlgorithmValue {
+  algorithm: number;
+  parameters: Uint8Array;
+}
+
 /** Decoded value of each known attribute. */
 export interface AttributeValues {
   "MAPPED-ADDRESS": TransportAddress;
   "XOR-MAPPED-ADDRESS": TransportAddress;
   "OTHER-ADDRESS": TransportAddress;
+  "SOURCE-ADDRESS": TransportAddress;
+  "CHANGED-ADDRESS": TransportAddress;
   "RESPONSE-ORIGIN": TransportAddress;
   "ALTERNATE-SERVER": TransportAddress;
   "XOR-PEER-ADDRESS": TransportAddress;
@@ -60,6 +68,9 @@ export interface AttributeValues {
   "CONNECTION-ID": number;
   FINGERPRINT: number;
   "MESSAGE-INTEGRITY": Uint8Array;
+  "MESSAGE-INTEGRITY-SHA256": Uint8Array;
+  "PASSWORD-ALGORITHM": PasswordAlgorithmValue;
+  "PASSWORD-ALGORITHMS": PasswordAlgorithmValue[];
   DATA: Uint8Array;
   "P2PNODE-DIAL-BACK": DialBack;
   "P2PNODE-DIAL-PORT": DialPort;
@@ -71,7 +82,7 @@ export type StunAttribute =
   | { type: number; value: Uint8Array };
 
 const XOR_ADDRS = new Set<string>(["XOR-MAPPED-ADDRESS", "XOR-PEER-ADDRESS", "XOR-RELAYED-ADDRESS"]);
-const ADDRS = new Set<string>(["MAPPED-ADDRESS", "OTHER-ADDRESS", "RESPONSE-ORIGIN", "ALTERNATE-SERVER"]);
+const ADDRS = new Set<string>(["MAPPED-ADDRESS", "OTHER-ADDRESS", "RESPONSE-ORIGIN", "ALTERNATE-SERVER", "SOURCE-ADDRESS", "CHANGED-ADDRESS"]);
 // RFC 8489 §14.3/14.9/14.10 and RFC 8656: byte limits for the text attributes.
 const TEXT_MAX: Record<string, number> = { USERNAME: 513, REALM: 763, NONCE: 763, SOFTWARE: 763 };
 const U32 = new Set<string>(["LIFETIME", "CONNECTION-ID", "FINGERPRINT"]);
@@ -162,8 +173,17 @@ export function encodeAttributeValue(attr: StunAttribute, txid: Uint8Array): Uin
     case "REQUESTED-TRANSPORT":
       return Uint8Array.of(val as number, 0, 0, 0);
     case "MESSAGE-INTEGRITY":
+    case "MESSAGE-INTEGRITY-SHA256":
     case "DATA":
       return val as Uint8Array;
+    case "PASSWORD-ALGORITHM":
+      return encodeAlgorithm(name, val as PasswordAlgorithmValue);
+    case "PASSWORD-ALGORITHMS": {
+      const parts = (val as PasswordAlgorithmValue[]).map((a) => encodeAlgorithm(name, a));
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((off, p) => (out.set(p, off), off + p.length), 0);
+      return out;
+    }
     case "P2PNODE-DIAL-BACK": {
       const d = val as DialBack;
       if (d.token.length !== 8) throw new StunError("P2PNODE-DIAL-BACK token must be 8 bytes");
@@ -180,6 +200,32 @@ export function encodeAttributeValue(attr: StunAttribute, txid: Uint8Array): Uin
     }
   }
   throw new StunError(`no encoder for attribute ${name}`);
+}
+
+// One algorithm entry: number (2), parameters length (2), parameters padded to 4 (RFC 8489 §14.11).
+function encodeAlgorithm(name: string, a: PasswordAlgorithmValue): Uint8Array {
+  if (!Number.isInteger(a.algorithm) || a.algorithm < 0 || a.algorithm > 0xffff) throw new StunError(`${name}: algorithm ${a.algorithm} is not a 16-bit number`);
+  if (a.parameters.length > 0xffff) throw new StunError(`${name}: parameters too long`);
+  const out = new Uint8Array(4 + ((a.parameters.length + 3) & ~3));
+  new DataView(out.buffer).setUint16(0, a.algorithm);
+  new DataView(out.buffer).setUint16(2, a.parameters.length);
+  out.set(a.parameters, 4);
+  return out;
+}
+
+function decodeAlgorithms(name: string, v: Uint8Array): PasswordAlgorithmValue[] {
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const list: PasswordAlgorithmValue[] = [];
+  for (let off = 0; off < v.length; ) {
+    if (v.length - off < 4) throw new StunError(`${name}: truncated algorithm at offset ${off}`);
+    const algorithm = dv.getUint16(off);
+    const len = dv.getUint16(off + 2);
+    const end = off + 4 + ((len + 3) & ~3);
+    if (end > v.length) throw new StunError(`${name}: algorithm parameters of ${len} bytes overrun the value`);
+    list.push({ algorithm, parameters: v.slice(off + 4, off + 4 + len) });
+    off = end;
+  }
+  return list;
 }
 
 function need(name: string, v: Uint8Array, n: number): void {
@@ -230,6 +276,20 @@ export function decodeAttributeValue(type: number, name: KnownAttrName | undefin
     case "MESSAGE-INTEGRITY":
       need(name, v, 20);
       return { type: name, value: v.slice() };
+    case "MESSAGE-INTEGRITY-SHA256":
+      // §14.6: at least 16 bytes, at most 32, a multiple of 4 (it may be truncated).
+      if (v.length < 16 || v.length > 32 || v.length % 4 !== 0) throw new StunError(`${name}: value is ${v.length} bytes, expected 16-32 in steps of 4`);
+      return { type: name, value: v.slice() };
+    case "PASSWORD-ALGORITHM": {
+      const list = decodeAlgorithms(name, v);
+      if (list.length !== 1) throw new StunError(`${name}: ${list.length} algorithms, expected exactly one`);
+      return { type: name, value: list[0] };
+    }
+    case "PASSWORD-ALGORITHMS": {
+      const list = decodeAlgorithms(name, v);
+      if (list.length === 0) throw new StunError(`${name}: empty list`);
+      return { type: name, value: list };
+    }
     case "DATA":
       return { type: name, value: v.slice() };
     case "P2PNODE-DIAL-BACK":

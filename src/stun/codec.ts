@@ -31,11 +31,20 @@ export interface StunMessage {
   /** 96-bit transaction id (12 bytes). */
   transactionId: Uint8Array;
   attributes: StunAttribute[];
+  /**
+   * RFC 3489 (pre-RFC 5389) message: the 4 bytes that stand where the magic
+   * cookie goes, the first 32 bits of its 128-bit transaction id. Only
+   * `decode(…, { legacy: true })` produces it; `encode` writes it back so the
+   * answer carries the client's whole transaction id (RFC 8489 §12.2).
+   */
+  legacyCookie?: Uint8Array;
 }
 
 export interface EncodeOptions {
   /** Appends MESSAGE-INTEGRITY keyed with this (shortTermKey / longTermKey). */
   integrityKey?: Uint8Array;
+  /** Appends MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6) keyed with this, after MESSAGE-INTEGRITY when both are asked for. */
+  integritySha256Key?: Uint8Array;
   /** Appends FINGERPRINT. @default false */
   fingerprint?: boolean;
   /** Byte used for attribute padding (RFC 5769 vectors pad with 0x20). @default 0 */
@@ -47,13 +56,15 @@ export interface DecodedStunMessage extends StunMessage {
   raw: Uint8Array;
   /** Offset of the MESSAGE-INTEGRITY attribute header in `raw`, when present. */
   integrityOffset?: number;
+  /** Offset of the MESSAGE-INTEGRITY-SHA256 attribute header in `raw`, when present. */
+  integritySha256Offset?: number;
   /** True when a FINGERPRINT was present (it was verified, or decode would have thrown). */
   hasFingerprint: boolean;
 }
 
 const FINGERPRINT_TYPE = AttrType.FINGERPRINT;
 const INTEGRITY_TYPE = AttrType["MESSAGE-INTEGRITY"];
-const INTEGRITY_SHA256_TYPE = 0x001c;
+const INTEGRITY_SHA256_TYPE = AttrType["MESSAGE-INTEGRITY-SHA256"];
 
 /** A fresh random 96-bit transaction id. */
 export function newTransactionId(): Uint8Array {
@@ -77,9 +88,12 @@ export function shortTermKey(password: string): Uint8Array {
   return new TextEncoder().encode(password);
 }
 
-/** Long-term credential key: MD5(username ":" realm ":" password) (RFC 8489 §9.2.2; SASLprep not applied). */
-export function longTermKey(username: string, realm: string, password: string): Uint8Array {
-  return new Uint8Array(createHash("md5").update(`${username}:${realm}:${password}`, "utf8").digest());
+/**
+ * Long-term credential key (RFC 8489 §9.2.2): MD5, or with PASSWORD-ALGORITHM
+ * SHA-256 the SHA-256, of username ":" realm ":" password (OpaqueString/SASLprep not applied).
+ */
+export function longTermKey(username: string, realm: string, password: string, algorithm: "md5" | "sha256" = "md5"): Uint8Array {
+  return new Uint8Array(createHash(algorithm).update(`${username}:${realm}:${password}`, "utf8").digest());
 }
 
 function crc32(b: Uint8Array): number {
@@ -95,6 +109,7 @@ export function encodingLength(msg: StunMessage, opts: EncodeOptions = {}): numb
   let n = HEADER_LENGTH;
   for (const a of msg.attributes) n += 4 + pad4(encodeAttributeValue(a, msg.transactionId).length);
   if (opts.integrityKey) n += 24;
+  if (opts.integritySha256Key) n += 36;
   if (opts.fingerprint) n += 8;
   return n;
 }
@@ -106,12 +121,17 @@ export function encode(msg: StunMessage, opts: EncodeOptions = {}): Uint8Array {
   if (!Number.isInteger(msg.method) || msg.method < 0 || msg.method > 0xfff) throw new StunError(`method ${msg.method} is not a 12-bit number`);
   const parts = msg.attributes.map((a) => ({ type: attrTypeNumber(a.type), value: encodeAttributeValue(a, tx) }));
   for (const p of parts) if (p.value.length > 0xffff) throw new StunError(`attribute 0x${p.type.toString(16)} value exceeds 65535 bytes`);
-  const total = HEADER_LENGTH + parts.reduce((s, p) => s + 4 + pad4(p.value.length), 0) + (opts.integrityKey ? 24 : 0) + (opts.fingerprint ? 8 : 0);
+  const legacy = msg.legacyCookie;
+  if (legacy !== undefined && (!(legacy instanceof Uint8Array) || legacy.length !== 4)) throw new StunError("legacy cookie must be 4 bytes");
+  // An X-Address is XORed with the magic cookie, which an RFC 3489 peer does not know.
+  if (legacy && msg.attributes.some((a) => typeof a.type === "string" && a.type.startsWith("XOR-"))) throw new StunError("an RFC 3489 message cannot carry XOR-* addresses");
+  const total = HEADER_LENGTH + parts.reduce((s, p) => s + 4 + pad4(p.value.length), 0) + (opts.integrityKey ? 24 : 0) + (opts.integritySha256Key ? 36 : 0) + (opts.fingerprint ? 8 : 0);
   if (total - HEADER_LENGTH > MAX_BODY_LENGTH) throw new StunError(`message body of ${total - HEADER_LENGTH} bytes exceeds ${MAX_BODY_LENGTH}`);
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer);
   dv.setUint16(0, messageType(msg.method, msg.class));
-  dv.setUint32(4, MAGIC_COOKIE);
+  if (legacy) out.set(legacy, 4);
+  else dv.setUint32(4, MAGIC_COOKIE);
   out.set(tx, 8);
   let off = HEADER_LENGTH;
   for (const p of parts) {
@@ -129,6 +149,15 @@ export function encode(msg: StunMessage, opts: EncodeOptions = {}): Uint8Array {
     dv.setUint16(off + 2, 20);
     out.set(mac, off + 4);
     off += 24;
+  }
+  if (opts.integritySha256Key) {
+    // Same rule as MESSAGE-INTEGRITY: the length counts up to the end of this attribute (§14.6).
+    dv.setUint16(2, off + 36 - HEADER_LENGTH);
+    const mac = createHmac("sha256", opts.integritySha256Key).update(out.subarray(0, off)).digest();
+    dv.setUint16(off, INTEGRITY_SHA256_TYPE);
+    dv.setUint16(off + 2, 32);
+    out.set(mac, off + 4);
+    off += 36;
   }
   if (opts.fingerprint) {
     dv.setUint16(2, off + 8 - HEADER_LENGTH);
@@ -152,13 +181,24 @@ export function looksLikeStun(buf: Uint8Array): boolean {
   return dv.getUint32(4) === MAGIC_COOKIE && (dv.getUint16(2) & 3) === 0;
 }
 
+export interface DecodeOptions {
+  /**
+   * Also accept an RFC 3489 Binding request (no magic cookie; RFC 8489 §12):
+   * type 0x0001 exactly, everything else held to the same checks. The
+   * embedded server's UDP path sets it; clients never do, so an answer
+   * without the cookie is still refused. @default false
+   */
+  legacy?: boolean;
+}
+
 /**
  * Decodes one STUN message that fills `buf` exactly. Validates the header, every
  * attribute's length and padding, known attribute values and the FINGERPRINT.
- * Attributes after MESSAGE-INTEGRITY other than FINGERPRINT are dropped (§14.5).
- * Any malformed input throws StunError, and nothing else.
+ * Attributes after MESSAGE-INTEGRITY other than MESSAGE-INTEGRITY-SHA256 and
+ * FINGERPRINT, and after MESSAGE-INTEGRITY-SHA256 other than FINGERPRINT, are
+ * dropped (§14.5, §14.6). Any malformed input throws StunError, and nothing else.
  */
-export function decode(input: Uint8Array): DecodedStunMessage {
+export function decode(input: Uint8Array, opts: DecodeOptions = {}): DecodedStunMessage {
   if (!(input instanceof Uint8Array)) throw new StunError("STUN input must be a Uint8Array");
   // A plain Uint8Array view: Buffer#slice would share memory, and we rely on slice() copying.
   const buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
@@ -167,7 +207,12 @@ export function decode(input: Uint8Array): DecodedStunMessage {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const type = dv.getUint16(0);
   if ((type & 0xc000) !== 0) throw new StunError("not a STUN message: the two leading bits are not zero");
-  if (dv.getUint32(4) !== MAGIC_COOKIE) throw new StunError("not a STUN message: bad magic cookie");
+  let legacyCookie: Uint8Array | undefined;
+  if (dv.getUint32(4) !== MAGIC_COOKIE) {
+    // RFC 3489 had no cookie, so the only such message we take is its Binding request.
+    if (!opts.legacy || type !== 0x0001) throw new StunError("not a STUN message: bad magic cookie");
+    legacyCookie = buf.slice(4, 8);
+  }
   const length = dv.getUint16(2);
   if (length % 4 !== 0) throw new StunError(`STUN length ${length} is not a multiple of 4`);
   if (HEADER_LENGTH + length !== buf.length) {
@@ -177,6 +222,7 @@ export function decode(input: Uint8Array): DecodedStunMessage {
   const transactionId = buf.slice(8, 20);
   const attributes: StunAttribute[] = [];
   let integrityOffset: number | undefined;
+  let integritySha256Offset: number | undefined;
   let hasFingerprint = false;
   let off = HEADER_LENGTH;
   while (off < buf.length) {
@@ -196,13 +242,17 @@ export function decode(input: Uint8Array): DecodedStunMessage {
       if (dv.getUint32(off + 4) !== want) throw new StunError("FINGERPRINT mismatch");
       hasFingerprint = true;
       attributes.push({ type: "FINGERPRINT", value: want });
-    } else if (integrityOffset === undefined || atype === INTEGRITY_SHA256_TYPE) {
+    } else if (integritySha256Offset === undefined && (integrityOffset === undefined || atype === INTEGRITY_SHA256_TYPE)) {
       if (atype === INTEGRITY_TYPE) integrityOffset = off;
+      if (atype === INTEGRITY_SHA256_TYPE) integritySha256Offset = off;
       attributes.push(decodeAttributeValue(atype, attrName(atype), value, transactionId));
     }
     off += 4 + pad4(alen);
   }
-  return { method, class: cls, transactionId, attributes, raw: buf, integrityOffset, hasFingerprint };
+  const msg: DecodedStunMessage = { method, class: cls, transactionId, attributes, raw: buf, integrityOffset, hasFingerprint };
+  if (integritySha256Offset !== undefined) msg.integritySha256Offset = integritySha256Offset;
+  if (legacyCookie) msg.legacyCookie = legacyCookie;
+  return msg;
 }
 
 /** True when `msg` carries a MESSAGE-INTEGRITY that matches `key`. */
@@ -213,6 +263,22 @@ export function verifyIntegrity(msg: DecodedStunMessage, key: Uint8Array): boole
   new DataView(head.buffer).setUint16(2, off + 24 - HEADER_LENGTH);
   const mac = createHmac("sha1", key).update(head).digest();
   return timingSafeEqual(mac, msg.raw.subarray(off + 4, off + 24));
+}
+
+/**
+ * True when `msg` carries a MESSAGE-INTEGRITY-SHA256 that matches `key`
+ * (RFC 8489 §14.6). A value truncated to 16-31 bytes (the RFC allows it) is
+ * compared over its own length; the decoder already refused anything shorter.
+ */
+export function verifyIntegritySha256(msg: DecodedStunMessage, key: Uint8Array): boolean {
+  const off = msg.integritySha256Offset;
+  if (off === undefined) return false;
+  const dv = new DataView(msg.raw.buffer, msg.raw.byteOffset, msg.raw.byteLength);
+  const len = dv.getUint16(off + 2);
+  const head = msg.raw.slice(0, off);
+  new DataView(head.buffer).setUint16(2, off + 4 + len - HEADER_LENGTH);
+  const mac = createHmac("sha256", key).update(head).digest().subarray(0, len);
+  return timingSafeEqual(mac, msg.raw.subarray(off + 4, off + 4 + len));
 }
 
 /** The first attribute named `name`, decoded, or undefined. */

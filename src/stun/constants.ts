@@ -36,6 +36,10 @@ export const CLASS_NAMES: readonly StunClass[] = ["request", "indication", "succ
 export const AttrType = {
   "MAPPED-ADDRESS": 0x0001,
   "CHANGE-REQUEST": 0x0003,
+  /** RFC 3489 §11.2.5; RESPONSE-ORIGIN took its place. Only in answers to RFC 3489 requests. */
+  "SOURCE-ADDRESS": 0x0004,
+  /** RFC 3489 §11.2.3; OTHER-ADDRESS took its place. Only in answers to RFC 3489 requests. */
+  "CHANGED-ADDRESS": 0x0005,
   USERNAME: 0x0006,
   "MESSAGE-INTEGRITY": 0x0008,
   "ERROR-CODE": 0x0009,
@@ -48,9 +52,15 @@ export const AttrType = {
   NONCE: 0x0015,
   "XOR-RELAYED-ADDRESS": 0x0016,
   "REQUESTED-TRANSPORT": 0x0019,
+  /** RFC 8489 §14.6: HMAC-SHA256, 16-32 bytes (a multiple of 4). */
+  "MESSAGE-INTEGRITY-SHA256": 0x001c,
+  /** RFC 8489 §14.12: the algorithm the client picked for the long-term key. */
+  "PASSWORD-ALGORITHM": 0x001d,
   "XOR-MAPPED-ADDRESS": 0x0020,
   "RESPONSE-PORT": 0x0027,
   "CONNECTION-ID": 0x002a,
+  /** RFC 8489 §14.11: the algorithms the server offers (comprehension-optional). */
+  "PASSWORD-ALGORITHMS": 0x8002,
   SOFTWARE: 0x8022,
   "ALTERNATE-SERVER": 0x8023,
   FINGERPRINT: 0x8028,
@@ -86,6 +96,9 @@ export function attrName(type: number): KnownAttrName | undefined {
 export function isComprehensionRequired(type: number): boolean {
   return type < 0x8000;
 }
+
+/** PASSWORD-ALGORITHM(S) numbers (RFC 8489 §18.5). */
+export const PasswordAlgorithm = { MD5: 0x0001, SHA256: 0x0002 } as const;
 
 /** REQUESTED-TRANSPORT protocol numbers (RFC 8656 §14.7, RFC 6062). */
 export const Protocol = { UDP: 17, TCP: 6 } as const;

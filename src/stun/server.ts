@@ -58,7 +58,7 @@ export interface StunServerAddresses {
 }
 
 type Slot = { ip: number; port: number; addr: TransportAddress; udp?: dgram.Socket; tcp?: net.Server };
-type AnswerOpts = { budget: number; strict: boolean; extra?: StunAttribute[] };
+type AnswerOpts = { budget: number; strict: boolean; extra?: StunAttribute[]; redirected?: boolean };
 
 export class StunServer {
   readonly stats: StunServerStats = { udpRequests: 0, tcpRequests: 0, malformed: 0, dialBacks: 0, dialBacksConnected: 0, udpRateLimited: 0, udpTrimmed: 0, udpTooSmall: 0, dialsRefused: 0 };
@@ -164,7 +164,8 @@ export class StunServer {
   #onUdp(slot: Slot, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     let req: DecodedStunMessage;
     try {
-      req = decode(msg);
+      // RFC 3489 requests too (RFC 8489 §12.2): classic NAT-type clients send no magic cookie.
+      req = decode(msg, { legacy: true });
     } catch (err) {
       this.stats.malformed++;
       this.#o.logger.debug("dropping malformed datagram", { from: rinfo.address, err: (err as Error).message });
@@ -179,29 +180,37 @@ export class StunServer {
     }
     const from = toTransportAddress(rinfo.address, rinfo.port);
     const budget = msg.length;
-    const base = { method: req.method, transactionId: req.transactionId };
+    const legacy = req.legacyCookie;
+    const base = { method: req.method, transactionId: req.transactionId, ...(legacy ? { legacyCookie: legacy } : {}) };
+    // An RFC 3489 client knows no FINGERPRINT.
+    const fingerprint = !legacy;
     const send = (sock: dgram.Socket | undefined, buf: Uint8Array | undefined, port: number) => {
       if (!buf) this.stats.udpTooSmall++;
       else sock?.send(buf, port, rinfo.address);
     };
     const change = getAttribute(req, "CHANGE-REQUEST");
+    const responsePort = getAttribute(req, "RESPONSE-PORT");
     let out = slot;
     if (change && (change.changeIp || change.changePort)) {
       const target = this.#slot(change.changeIp ? slot.ip ^ 1 : slot.ip, change.changePort ? slot.port ^ 1 : slot.port);
       if (!target?.udp) {
-        // RFC 5780 §6.1: a server that cannot honour CHANGE-REQUEST answers 420.
-        send(slot.udp, fitError(base, 420, "Unknown Attribute: no alternate address", [{ type: "UNKNOWN-ATTRIBUTES", value: [0x0003] }], { budget, fingerprint: true }), rinfo.port);
+        // RFC 5780 §6.1: a server that cannot honour CHANGE-REQUEST answers 420, to
+        // RESPONSE-PORT when there is one (coturn's client listens only there); it
+        // never exceeds the request, so it may go to a port that sent nothing.
+        send(slot.udp, fitError(base, 420, "Unknown Attribute: no alternate address", [{ type: "UNKNOWN-ATTRIBUTES", value: [0x0003] }], { budget, fingerprint }), responsePort || rinfo.port);
         return;
       }
       out = target;
     }
-    const responsePort = getAttribute(req, "RESPONSE-PORT");
     if (responsePort !== undefined && responsePort !== rinfo.port) {
-      // That port never sent us anything: no byte over the request's size goes there,
-      // not even the essential part. Too small: a 400 (never bigger than the request) to the port that asked.
-      const answer = this.#answer(req, from, out.addr, { budget, strict: true });
+      // RFC 5780 §7.5: the answer goes to that port. It never sent us anything, so no
+      // byte over the request's size goes there, not even OTHER-ADDRESS (the client
+      // learnt it from its first test; coturn's client sends 36 bytes, room for the
+      // mapped address alone). Too small even for that, or port 0 (nowhere to send):
+      // a 400, never bigger than the request, to the port that asked.
+      const answer = responsePort === 0 ? undefined : this.#answer(req, from, out.addr, { budget, strict: true, redirected: true });
       if (answer) out.udp?.send(answer, responsePort, rinfo.address);
-      else send(slot.udp, fitError(base, 400, "Bad Request: pad a RESPONSE-PORT request to the size of the answer", [], { budget, fingerprint: true }), rinfo.port);
+      else send(slot.udp, fitError(base, 400, responsePort === 0 ? "Bad Request: RESPONSE-PORT 0" : "Bad Request: pad a RESPONSE-PORT request to the size of the answer", [], { budget, fingerprint }), rinfo.port);
       return;
     }
     send(out.udp, this.#answer(req, from, out.addr, { budget, strict: this.#o.strictUdpSize }), rinfo.port);

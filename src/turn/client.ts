@@ -1,17 +1,20 @@
 /**
  * A TURN client (RFC 8656) on our STUN codec: one allocation on one server.
  * Allocate with long-term credentials (401 → realm + nonce, 438 → fresh
- * nonce), Refresh before the lifetime ends, CreatePermission every 4 min,
- * ChannelBind every 9 min, ChannelData on bound channels and Send/Data
- * indications otherwise, deallocation on close. Time runs on injected timers.
- * Answers from the server are checked before use: the integrity of answers to
- * authenticated requests when present, every address and number.
+ * nonce; a SHA-256 key and MESSAGE-INTEGRITY-SHA256 when the server offers
+ * them, RFC 8489 §9.2, with its bid-down check: stun/credentials.ts), Refresh
+ * before the lifetime ends, CreatePermission every 4 min, ChannelBind every
+ * 9 min, ChannelData on bound channels and Send/Data indications otherwise,
+ * deallocation on close. Time runs on injected timers. Answers from the
+ * server are checked before use: the integrity of answers to authenticated
+ * requests when present, every address and number.
  */
 import { lookup } from "node:dns/promises";
 import { EventEmitter } from "node:events";
 import type net from "node:net";
 import { TurnError, type TurnFailure } from "../errors.ts";
-import { getAttribute, longTermKey, Method, Protocol, verifyIntegrity, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "../stun/codec.ts";
+import { getAttribute, Method, Protocol, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "../stun/codec.ts";
+import { LongTermAuth } from "../stun/credentials.ts";
 import { formatAddress } from "../stun/ip.ts";
 import { systemTimers, type TimerHandle, type Timers } from "../util/clock.ts";
 import { LifecycleState } from "../util/closable.ts";
@@ -77,9 +80,7 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
   readonly #timers: Timers;
   readonly #log: Logger;
   readonly #life: LifecycleState;
-  #realm?: string;
-  #nonce?: string;
-  #key?: Uint8Array;
+  readonly #auth: LongTermAuth;
   #refreshTimer?: TimerHandle;
   readonly #permissions = new Map<string, TimerHandle>();
   readonly #channels = new Map<string, Channel>();
@@ -90,6 +91,7 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
   private constructor(server: TurnServer, uri: TurnUri, serverAddr: TransportAddress, link: TurnLink, label: string, timers: Timers, log: Logger) {
     super();
     this.#server = server;
+    this.#auth = new LongTermAuth(server.username, server.credential);
     this.#uri = uri;
     this.#serverAddr = serverAddr;
     this.#link = link;
@@ -207,15 +209,18 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
    * plain socket to that peer. Must follow within 30 s of the event.
    */
   acceptConnection(connectionId: number, o: { signal?: AbortSignal; timeout?: number } = {}): Promise<net.Socket> {
-    if (!this.#key) return Promise.reject(this.#fail("protocol", "has no credentials state for ConnectionBind"));
+    const auth = this.#auth.state;
+    if (!auth) return Promise.reject(this.#fail("protocol", "has no credentials state for ConnectionBind"));
+    // tcp-relay.ts signs ConnectionBind with MESSAGE-INTEGRITY and sends no PASSWORD-ALGORITHM(S).
+    if (this.#auth.algorithm === "sha256") return Promise.reject(this.#fail("protocol", "cannot yet send ConnectionBind with SHA-256 credentials (RFC 8489 §9.2)"));
     return bindConnection({
       server: this.#serverAddr,
       transport: this.#uri.transport === "tls" ? "tls" : "tcp",
       servername: this.#uri.family === 0 ? this.#uri.host : undefined,
       label: this.label,
       connectionId,
-      auth: () => ({ username: this.#server.username, realm: this.#realm!, nonce: this.#nonce!, key: this.#key! }),
-      onNonce: (n) => (this.#nonce = n),
+      auth: () => ({ username: this.#server.username, ...(this.#auth.state ?? auth) }),
+      onNonce: (n) => (this.#auth.nonce = n),
       signal: o.signal ? AbortSignal.any([o.signal, this.#life.lifetime]) : this.#life.lifetime,
       timeout: o.timeout ?? 10_000,
       timers: this.#timers,
@@ -264,32 +269,27 @@ export class TurnClient extends EventEmitter<TurnClientEvents> {
     this.emit("close", err);
   }
 
-  /** An authenticated request: learns realm and nonce from a 401, follows 438 with the new nonce. */
+  /**
+   * An authenticated request: learns realm, nonce and password algorithm from
+   * a 401, follows 438 with the new nonce; refuses a challenge that looks
+   * tampered with (RFC 8489 §9.2.5) and answers with bad integrity.
+   */
   async #request(method: number, attrs: StunAttribute[], signal: AbortSignal, what: string): Promise<DecodedStunMessage> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const auth: StunAttribute[] = this.#key
-        ? [{ type: "USERNAME", value: this.#server.username }, { type: "REALM", value: this.#realm! }, { type: "NONCE", value: this.#nonce! }]
-        : [];
+      const sentCredentials = this.#auth.ready;
       if (method === Method.ALLOCATE) this.stats.allocateRequests++;
-      const res = await this.#tx.request(method, [...attrs, ...auth], { integrityKey: this.#key, signal });
-      if (this.#key && res.integrityOffset !== undefined && !verifyIntegrity(res, this.#key)) throw this.#fail("protocol", `answered ${what} with a bad MESSAGE-INTEGRITY`);
+      const res = await this.#tx.request(method, [...attrs, ...this.#auth.attributes()], { ...this.#auth.encodeOptions(), signal });
+      const bad = this.#auth.verify(res);
+      if (bad) throw this.#fail("protocol", `answered ${what} with ${bad}`);
       if (res.class === "success") return res;
       const e = getAttribute(res, "ERROR-CODE");
       const code = e?.code ?? 0;
-      const realm = getAttribute(res, "REALM");
-      const nonce = getAttribute(res, "NONCE");
-      if (code === 401 && !this.#key && realm && nonce) {
-        this.#realm = realm;
-        this.#nonce = nonce;
-        this.#key = longTermKey(this.#server.username, realm, this.#server.credential);
-        continue;
+      if (code === 401 || code === 438) {
+        const next = this.#auth.challenge(code, res);
+        if (next.retry) continue;
+        if (next.error) throw this.#fail("protocol", `refused ${what}: ${next.error}`, code);
       }
-      if (code === 438 && nonce) {
-        this.#nonce = nonce;
-        if (realm) this.#realm = realm;
-        continue;
-      }
-      throw this.#fail(failureOf(code, !!this.#key), `refused ${what}: ${code} ${e?.reason ?? ""}`.trim(), code);
+      throw this.#fail(failureOf(code, sentCredentials), `refused ${what}: ${code} ${e?.reason ?? ""}`.trim(), code);
     }
     throw this.#fail("protocol", `kept challenging ${what} (401/438 three times)`);
   }

@@ -20,7 +20,10 @@ interface Pending {
 }
 
 export interface RequestOptions {
+  /** MESSAGE-INTEGRITY key (MD5 long-term key). */
   integrityKey?: Uint8Array;
+  /** MESSAGE-INTEGRITY-SHA256 key (SHA-256 long-term key, RFC 8489 §9.2.2). */
+  integritySha256Key?: Uint8Array;
   signal?: AbortSignal;
   /** @default TURN_TRANSACTION_TIMEOUT_MS */
   timeout?: number;
@@ -41,7 +44,7 @@ export class Transactions {
   /** Sends a request; resolves with the success or error answer, rejects with TurnError "timeout". */
   async request(method: number, attributes: StunAttribute[], o: RequestOptions = {}): Promise<DecodedStunMessage> {
     const msg: StunMessage = { method, class: "request", transactionId: newTransactionId(), attributes };
-    const bytes = encode(msg, { integrityKey: o.integrityKey, fingerprint: true });
+    const bytes = encode(msg, { integrityKey: o.integrityKey, integritySha256Key: o.integritySha256Key, fingerprint: true });
     const timeout = o.timeout ?? TURN_TRANSACTION_TIMEOUT_MS;
     const handles: Array<ReturnType<Timers["setTimeout"]>> = [];
     let pending: Pending | undefined;

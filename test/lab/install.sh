@@ -2,7 +2,7 @@
 # Installs what the NAT lab needs (Debian/Ubuntu), only when something is missing.
 # CI calls this before `npm test`. Needs root.
 set -eu
-PKGS="iproute2 nftables iptables conntrack coturn mosquitto miniupnpd-nftables python3"
+PKGS="iproute2 nftables iptables conntrack coturn mosquitto miniupnpd-nftables python3 stun-client"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
