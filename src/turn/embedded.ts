@@ -20,14 +20,32 @@
  *    hour. An expired or deallocated allocation also kept its socket. Every
  *    way an allocation ends now closes its sockets and timer, nonce timers
  *    are tracked and cleared on close.
+ *
+ * Found by running coturn's turnutils_uclient against it (tests:
+ * embedded-foreign, and one by one in embedded-wire):
+ *
+ * 6. EVEN-PORT and RESERVATION-TOKEN made the parser throw (a bit reader
+ *    missing on Buffer slices; a 64-bit readUIntBE) and the request was
+ *    dropped. With EVEN-PORT node-turn then bound the relay to the client's
+ *    own source port. We parse both, bind a random even port of the range,
+ *    and answer R=1 (reserve the next port) and any token with 508.
+ * 7. ChannelBind successes had no MESSAGE-INTEGRITY; clients that check it
+ *    (coturn's does) give up. We sign them.
+ * 8. ChannelBind grants RFC 5766's channels 0x4000-0x7FFE but our ChannelData
+ *    relay (4) only took RFC 8656's 0x4000-0x4FFF: data on the others was
+ *    dropped. The relay now takes every channel node-turn grants.
+ * 9. Any attribute node-turn does not know made the parser throw.
+ *    REQUESTED-ADDRESS-FAMILY (sent by uclient) is honoured (440 for the
+ *    family we do not relay), other unknown comprehension-required
+ *    attributes get 420 with UNKNOWN-ATTRIBUTES, optional ones are ignored.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import dgram from "node:dgram";
 import { createRequire } from "node:module";
 import net from "node:net";
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError, TurnError } from "../errors.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
-import { decodeChannelData, looksLikeChannelData } from "./channel-data.ts";
+import { CHANNEL_HEADER, looksLikeChannelData } from "./channel-data.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -74,24 +92,51 @@ interface NtAllocation {
 }
 interface NtServer {
   allocations: Record<string, NtAllocation>;
-  authentification: { nonces: Record<string, { ttl: number }>; generateNonce(): string };
+  authentification: {
+    nonces: Record<string, { ttl: number }>;
+    generateNonce(): string;
+    auth(msg: NtMessage, cb: (err: Error | null, reply?: NtReply) => void): void;
+  };
   defaultAllocatetLifetime: number;
   maxAllocateLifetime: number;
   defaultLifetime?: number;
   maxAllocateTimeout?: number;
   network: { sockets: dgram.Socket[] };
-  allocate: { allocate(msg: NtMessage, reply: NtReply): void };
+  minPort: number;
+  maxPort: number;
+  allocate: {
+    allocate(msg: NtMessage, reply: NtReply): void;
+    allocateUdpEven(msg: NtMessage, reserveNext: boolean): Promise<dgram.Socket[]>;
+    getRelayIp(msg: NtMessage): string;
+  };
   refresh: { refresh(msg: NtMessage, reply: NtReply): void };
+  channelBind: { channelBind(msg: NtMessage, reply: NtReply): void };
   start(): void;
   stop(): void;
 }
+interface NtAttribute {
+  type: number;
+  length: number;
+  padding: number;
+  name: string;
+  value: unknown;
+  read(data: Buffer): void;
+}
+const EVEN_PORT = 0x0018;
+const REQUESTED_ADDRESS_FAMILY = 0x0017;
+const MAX_CHANNEL_5766 = 0x7ffe;
+const RESERVATION_TOKEN = 0x0022;
 interface NtMessage {
+  class: number;
+  attributes: NtAttribute[];
+  reply(): NtReply;
   transactionID: unknown;
   allocation?: NtAllocation;
   transport: { get5Tuple(): string };
   getAttribute(name: string): unknown;
 }
 interface NtReply {
+  addAttribute(name: string, value?: unknown): void;
   resolve(): void;
   reject(code: number, reason: string): void;
   discard?(): void;
@@ -109,6 +154,24 @@ function patchPrototypes(): void {
   const getAttribute = Message.prototype.getAttribute;
   Message.prototype.getAttribute = function (this: NtMessage, name: string) {
     return getAttribute.call(this, name === "liftetime" ? "lifetime" : name);
+  };
+  // (6, 9) Attributes node-turn's parser throws on, dropping the whole request:
+  // EVEN-PORT, RESERVATION-TOKEN and every type it does not know.
+  const Attribute = require("node-turn/lib/attribute.js") as { prototype: NtAttribute };
+  const CONSTANTS = require("node-turn/lib/constants.js") as { ATTR: Record<string, number> };
+  const known = new Set(Object.values(CONSTANTS.ATTR));
+  const readAttribute = Attribute.prototype.read;
+  Attribute.prototype.read = function (this: NtAttribute, data: Buffer) {
+    const type = data.readUInt16BE(0);
+    if (known.has(type) && type !== EVEN_PORT && type !== RESERVATION_TOKEN) return readAttribute.call(this, data);
+    this.type = type;
+    this.length = data.readUInt16BE(2);
+    this.padding = this.length % 4 ? 4 - (this.length % 4) : 0;
+    const value = data.subarray(4, 4 + this.length);
+    // EVEN-PORT: the R bit; the token as hex, so an unknown one is simply not found;
+    // anything else raw, for wrapAuth (420) and wrapAllocate (address family).
+    this.name = type === EVEN_PORT ? "even-port" : type === RESERVATION_TOKEN ? "reservation-token" : "unknown";
+    this.value = type === EVEN_PORT ? (value[0] ?? 0) >= 0x80 : type === RESERVATION_TOKEN ? value.toString("hex") : Buffer.from(value);
   };
   // (1, 5) A real lifetime, and an expiry that frees the allocation's socket.
   Allocation.prototype.update = function (this: NtAllocation, lifetime?: number) {
@@ -156,7 +219,10 @@ export async function startEmbeddedRelay(o: EmbeddedRelayOptions): Promise<Embed
   // (1) The fields Refresh reads.
   server.defaultLifetime = server.defaultAllocatetLifetime;
   server.maxAllocateTimeout = server.maxAllocateLifetime;
-  wrapAllocate(server);
+  wrapAllocate(server, host);
+  wrapAuth(server);
+  replaceEvenPort(server);
+  signChannelBind(server);
   wrapRefresh(server);
   const nonceTimers = wrapNonces(server);
   server.start();
@@ -165,19 +231,19 @@ export async function startEmbeddedRelay(o: EmbeddedRelayOptions): Promise<Embed
     sock.once("listening", () => resolve());
     sock.once("error", reject);
   });
-  // (4) ChannelData from the client, relayed to the channel's peer.
+  // (4) ChannelData from the client, relayed to the channel's peer. (8) The
+  // header is read here, not by decodeChannelData, which holds to RFC 8656's
+  // 0x4000-0x4FFF: node-turn's ChannelBind grants RFC 5766's 0x4000-0x7FFE
+  // (coturn's client picks from all of it), and every channel it grants must carry data.
   sock.on("message", (data: Buffer, rinfo: dgram.RemoteInfo) => {
     if (!looksLikeChannelData(data)) return;
-    let cd;
-    try {
-      cd = decodeChannelData(data);
-    } catch {
-      return;
-    }
+    const channel = data.readUInt16BE(0);
+    const length = data.readUInt16BE(2);
+    if (channel > MAX_CHANNEL_5766 || CHANNEL_HEADER + length > data.length) return;
     const a = server.allocations[fiveTuple(rinfo, host, port)];
-    const peer = a?.channelBindings[String(cd.channel)];
+    const peer = a?.channelBindings[String(channel)];
     if (!a || !peer) return;
-    a.sockets[0]?.send(cd.data, peer.port, peer.address);
+    a.sockets[0]?.send(data.subarray(CHANNEL_HEADER, CHANNEL_HEADER + length), peer.port, peer.address);
   });
   let closing: Promise<void> | undefined;
   return {
@@ -208,10 +274,13 @@ function fiveTuple(rinfo: dgram.RemoteInfo, host: string, port: number): string 
 }
 
 /** (3, 5) One Allocate per 5-tuple at a time; a fresh allocation gets our expiry. */
-function wrapAllocate(server: NtServer): void {
+function wrapAllocate(server: NtServer, host: string): void {
   const inner = server.allocate.allocate.bind(server.allocate);
   const busy = new Set<string>();
   server.allocate.allocate = (msg, reply) => {
+    // (9) REQUESTED-ADDRESS-FAMILY: 0x01 IPv4, 0x02 IPv6; we relay in the host's family only.
+    const family = msg.attributes.find((a) => a.type === REQUESTED_ADDRESS_FAMILY)?.value as Buffer | undefined;
+    if (!msg.allocation && family && family[0] !== (net.isIPv6(host) ? 2 : 1)) return reply.reject(440, "Address Family not Supported");
     const key = msg.transport.get5Tuple();
     if (!msg.allocation && busy.has(key)) return reply.discard?.();
     busy.add(key);
@@ -230,6 +299,64 @@ function wrapAllocate(server: NtServer): void {
       done();
     };
     inner(msg, reply);
+  };
+}
+
+/**
+ * (6) EVEN-PORT on a random even port of the range. node-turn's binds the client's
+ * own port number, and for R=1 keeps port+1 in the allocation but never returns a
+ * token; we keep no reservations, so R=1 gets 508 (RFC 8656 §7.2: cannot satisfy).
+ */
+function replaceEvenPort(server: NtServer): void {
+  // Thrown into node-turn, which answers 508 for any failure here.
+  const capacity = (text: string) => new TurnError(text, { server: "embedded relay", reason: "capacity", status: 508 });
+  server.allocate.allocateUdpEven = async (msg, reserveNext) => {
+    if (reserveNext) throw capacity("port reservations (EVEN-PORT R=1) are not supported");
+    const ip = server.allocate.getRelayIp(msg);
+    const first = server.minPort + (server.minPort % 2);
+    const evens = Math.floor((server.maxPort - first) / 2) + 1;
+    if (evens < 1) throw capacity("no even port in the relay range");
+    for (let i = 0; i < Math.min(evens, 64); i++) {
+      const port = first + 2 * randomInt(evens);
+      const s = dgram.createSocket(net.isIPv6(ip) ? "udp6" : "udp4");
+      const bound = await new Promise<boolean>((resolve) => {
+        s.once("error", () => resolve(false));
+        s.bind({ address: ip, port, exclusive: true }, () => resolve(true));
+      });
+      if (bound) {
+        s.removeAllListeners("error");
+        return [s];
+      }
+      s.close();
+    }
+    throw capacity("no free even port in the relay range");
+  };
+}
+
+/** (7) ChannelBind successes signed, like node-turn's other answers (RFC 8489 §9.2.4: clients check). */
+function signChannelBind(server: NtServer): void {
+  const inner = server.channelBind.channelBind.bind(server.channelBind);
+  server.channelBind.channelBind = (msg, reply) => {
+    const { resolve } = reply;
+    reply.resolve = () => {
+      reply.addAttribute("message-integrity"); // node-turn skips it when no user authenticated
+      resolve.call(reply);
+    };
+    inner(msg, reply);
+  };
+}
+
+/** (9) An unknown comprehension-required attribute gets 420 naming it (RFC 8489 §6.3.1); optional ones are ignored. */
+function wrapAuth(server: NtServer): void {
+  const auth = server.authentification;
+  const inner = auth.auth.bind(auth);
+  auth.auth = (msg, cb) => {
+    const unknown = msg.attributes.find((a) => a.name === "unknown" && a.type < 0x8000 && a.type !== REQUESTED_ADDRESS_FAMILY);
+    if (!unknown || msg.class !== 0 /* request */) return inner(msg, cb);
+    const reply = msg.reply();
+    reply.addAttribute("unknown-attributes", unknown.type);
+    reply.reject(420, "Unknown Attribute");
+    cb(new Error("unknown comprehension-required attribute"));
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * A real coturn (Debian's turnserver) on loopback for one test file: long-term
- * credentials, loopback peers allowed, no TLS/DTLS, its own port range. Killed
- * by PID after the file (only the process we started).
+ * credentials (a static user, or with `authSecret` the TURN REST API's
+ * time-limited ones), loopback peers allowed, no TLS/DTLS, its own port
+ * range. Killed by PID after the file (only the process we started).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
@@ -16,6 +17,8 @@ export interface LoopbackCoturn {
   username: string;
   password: string;
   realm: string;
+  /** The shared secret when started with `authSecret` (then `username`/`password` are not accepted). */
+  authSecret?: string;
   /** Lines coturn logged (for failure messages). */
   log(): string;
   stop(): Promise<void>;
@@ -45,7 +48,18 @@ async function freePort(): Promise<number> {
   }
 }
 
-export async function startCoturn(opts: { extra?: string[]; userQuota?: number } = {}): Promise<LoopbackCoturn> {
+export interface CoturnOptions {
+  extra?: string[];
+  userQuota?: number;
+  /**
+   * TURN REST API credentials (coturn's use-auth-secret + static-auth-secret):
+   * user names `<expiry>:<user>`, passwords HMAC'd from this secret, instead of
+   * the static user.
+   */
+  authSecret?: string;
+}
+
+export async function startCoturn(opts: CoturnOptions = {}): Promise<LoopbackCoturn> {
   const dir = mkdtempSync(join(tmpdir(), "p2pn-coturn-"));
   const port = await freePort();
   const username = "p2pnode";
@@ -60,7 +74,7 @@ export async function startCoturn(opts: { extra?: string[]; userQuota?: number }
     `min-port=${base}`,
     `max-port=${base + 99}`,
     "lt-cred-mech",
-    `user=${username}:${password}`,
+    ...(opts.authSecret ? ["use-auth-secret", `static-auth-secret=${opts.authSecret}`] : [`user=${username}:${password}`]),
     `realm=${realm}`,
     "allow-loopback-peers",
     "no-tls",
@@ -84,6 +98,7 @@ export async function startCoturn(opts: { extra?: string[]; userQuota?: number }
     username,
     password,
     realm,
+    authSecret: opts.authSecret,
     log: () => lines.slice(-60).join("\n"),
     stop: async () => {
       running.delete(c);

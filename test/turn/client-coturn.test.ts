@@ -8,7 +8,7 @@ import { TurnError } from "../../src/errors.ts";
 import type { TransportAddress } from "../../src/stun/codec.ts";
 import { TurnClient } from "../../src/turn/client.ts";
 import { FakeTime } from "../../src/util/clock.ts";
-import { parseTurnServers } from "../../src/turn/uri.ts";
+import { parseTurnServers, restCredentials } from "../../src/turn/uri.ts";
 import { startCoturn, type LoopbackCoturn } from "../support/coturn.ts";
 
 let coturn: LoopbackCoturn;
@@ -162,5 +162,87 @@ test("the allocation quota reached (coturn user-quota=1): TurnError 'quota' (486
   } finally {
     await first.close();
     await small.stop();
+  }
+});
+
+describe("TURN REST API credentials on coturn (use-auth-secret / static-auth-secret)", () => {
+  const SECRET = "rest-test-shared-secret";
+  let rest: LoopbackCoturn;
+  before(async () => {
+    rest = await startCoturn({ authSecret: SECRET });
+  });
+  const restServer = (c: { username: string; credential: string }) =>
+    parseTurnServers([{ urls: `turn:127.0.0.1:${rest.port}`, username: c.username, credential: c.credential }])[0];
+
+  /** The 401 after credentials were sent: typed, naming the server, showing neither the secret nor the derived password. */
+  function assertRefused(err: unknown, hidden: string[]) {
+    assert.ok(err instanceof TurnError, String(err));
+    assert.equal(err.reason, "wrong-credentials");
+    assert.equal(err.status, 401);
+    assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${rest.port}`));
+    for (const h of hidden) assert.ok(!err.message.includes(h), `the message shows ${JSON.stringify(h)}: ${err.message}`);
+  }
+
+  test("credentials from restCredentials(secret, user, ttl, now) allocate, and the relay carries data", async () => {
+    const creds = restCredentials(SECRET, "alice", 600, Date.now());
+    const c = await TurnClient.allocate({ server: restServer(creds) });
+    const peer = await udpPeer();
+    try {
+      await c.permit("127.0.0.1");
+      const got = peer.next();
+      c.send(peer.addr, Buffer.from("rest"));
+      assert.equal((await got).data.toString(), "rest");
+    } finally {
+      peer.sock.close();
+      await c.close();
+    }
+  });
+
+  test("an expired user name (expiry in the past) is refused: TurnError 'wrong-credentials' (401)", async () => {
+    const creds = restCredentials(SECRET, "alice", 60, Date.now() - 3_600_000);
+    assert.ok(Number(creds.username.split(":")[0]) < Date.now() / 1000, "the expiry is an hour ago");
+    const err = await TurnClient.allocate({ server: restServer(creds) }).then(() => undefined, (e) => e);
+    assertRefused(err, [SECRET, creds.credential]);
+  });
+
+  test("credentials made with another secret are refused the same way", async () => {
+    const creds = restCredentials("not-the-shared-secret", "alice", 600, Date.now());
+    const err = await TurnClient.allocate({ server: restServer(creds) }).then(() => undefined, (e) => e);
+    assertRefused(err, [SECRET, "not-the-shared-secret", creds.credential]);
+  });
+
+  test("the static user of the other fixture is not accepted here: REST credentials replace it", async () => {
+    const err = await TurnClient.allocate({ server: restServer({ username: rest.username, credential: rest.password }) }).then(() => undefined, (e) => e);
+    assertRefused(err, [rest.password]);
+  });
+});
+
+test("a long-lived allocation on coturn: a Refresh before each granted lifetime ends keeps it for two simulated hours (fake time; coturn caps the lifetime)", async () => {
+  // Only our side's clock is fake: coturn sees eight Refreshes within real
+  // seconds, so this shows each is accepted and re-grants the capped
+  // lifetime, and that the allocation still relays afterwards, without
+  // waiting out a real lifetime.
+  const capped = await startCoturn({ extra: ["max-allocate-lifetime=900"] });
+  const s = parseTurnServers([{ urls: `turn:127.0.0.1:${capped.port}`, username: capped.username, credential: capped.password }])[0];
+  const t = new FakeTime();
+  const c = await TurnClient.allocate({ server: s, lifetime: 3600, timers: t });
+  const peer = await udpPeer();
+  try {
+    assert.equal(c.lifetime, 900, "asked for 3600 s, granted coturn's max-allocate-lifetime");
+    for (let i = 1; i <= 8; i++) {
+      await t.advance(840_000); // the client refreshes a minute before the 900 s end
+      for (let j = 0; j < 500 && c.stats.refreshes < i; j++) await new Promise((r) => setTimeout(r, 10)); // coturn's answer, in real time
+      assert.equal(c.stats.refreshes, i, `refresh ${i} answered`);
+      assert.equal(c.closed, false);
+      assert.equal(c.lifetime, 900, "each Refresh re-grants the capped lifetime");
+    }
+    await c.permit("127.0.0.1");
+    const got = peer.next();
+    c.send(peer.addr, Buffer.from("after two hours"));
+    assert.equal((await got).data.toString(), "after two hours");
+  } finally {
+    peer.sock.close();
+    await c.destroy();
+    await capped.stop();
   }
 });
