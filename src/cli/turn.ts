@@ -36,8 +36,8 @@ export function relayUsers(list: readonly string[] | undefined, env: NodeJS.Proc
 
 export function register(program: Command): void {
   helpAfter(outputFlags(program.command("turn")), [
-    "p2pnode turn --port 3478 --user alice:demo-password   # then, on a node: --turn turn:127.0.0.1:3478 --turn-user alice",
     `${TURN_PASS_ENV}=s3cret p2pnode turn --host 0.0.0.0 --user alice   # password kept out of the process list`,
+    "p2pnode turn --port 3478 --user alice:demo-password   # then, on a node: --turn turn:127.0.0.1:3478 --turn-user alice",
   ])
     .description("run a TURN relay (UDP, long-term credentials) for demos and tests; nodes use it with --turn turn:HOST:PORT --turn-user NAME")
     .option("-p, --port <port>", "UDP port to listen on (0 = any free port)", intArg("--port"), 3478)
