@@ -5,6 +5,7 @@
  * loaded copies of the package (two versions in one tree, or a module loaded
  * twice): `err instanceof PeerIdentityError` checks the brand and the code.
  */
+import type { ConnectAttempt } from "./util/trace.ts";
 const kBrand = Symbol.for("p2pnode.error");
 
 export class P2PError extends Error {
@@ -59,7 +60,10 @@ export class TimeoutError extends def("P2P_ERR_TIMEOUT") {}
 export class AbortError extends def("P2P_ERR_ABORTED") {}
 /** Every strategy failed; `errors` holds each strategy's own failure. */
 export class ConnectError extends def("P2P_ERR_CONNECT") {
+  /** Each failed attempt's error, in plan order. */
   errors: Error[] = [];
+  /** Every strategy considered: skipped (why), failed (how), or not started. */
+  trace: ConnectAttempt[] = [];
 }
 /** A strategy could not connect (unreachable, refused, timed out). */
 export class DialError extends def("P2P_ERR_DIAL") {}

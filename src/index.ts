@@ -2,6 +2,8 @@
 export { startNode, Node, type NodeOptions, type ConnectOptions, type NodeEvents } from "./node.ts";
 export { NODE_DEFAULTS } from "./options.ts";
 export type { ProgressDetails, ProgressEvent, ProgressEventName, ProgressListener } from "./connect/progress.ts";
+export type { ConnectAttempt } from "./util/trace.ts";
+export type { RelayPath } from "./pipe/types.ts";
 export { defaultStrategies, type DefaultStrategyOptions } from "./strategies/index.ts";
 export { TurnStrategy, TURN_DEFAULTS, type TurnOptions } from "./strategies/turn.ts";
 export { startEmbeddedRelay, type EmbeddedRelay, type EmbeddedRelayOptions } from "./turn/embedded.ts";

@@ -223,7 +223,7 @@ export class Node extends Closable<NodeEvents> {
       peers: this.#peers,
       secure: (stream, role, expected, signal, params) => this.#secure(stream, role, expected, signal, params),
       expectInbound: (peer, token, w) => this.#waiters.expect(peer, token, w),
-      adopt: (res, strategy) => this.#pipes.adopt(res, strategy, false),
+      adopt: (res, strategy, trace) => this.#pipes.adopt(res, strategy, false, trace),
     };
   }
 

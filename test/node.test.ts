@@ -243,3 +243,22 @@ test("a node can connect to itself, and close() twice is fine", async () => {
   await Promise.all([node.close(), node.close()]);
   await assert.rejects(node.connect(node.addr), /closed/);
 });
+
+test("a dial-back carrying a reverse token nobody waits for (a cancelled race attempt) is closed, not made an inbound pipe", async () => {
+  const node = await loopbackNode();
+  let pipes = 0;
+  node.on("pipe", () => pipes++);
+  try {
+    const socket = await rawConnect(node.port);
+    await handshake(socket, { identity: Identity.generate(), role: "initiator", params: { maxMessageSize: 1 << 20, strategy: "reverse", token: "a-token-no-connect-waits-for" }, timeout: 2000 });
+    assert.ok(await closedWithin(socket, 5000), "the node closed the stray dial-back");
+    assert.equal(pipes, 0);
+    assert.equal(node.pipes.size, 0);
+    // A plain inbound connection still becomes a pipe.
+    const plain = await rawSession(node.port);
+    await waitFor(() => node.pipes.size === 1, 5000);
+    plain.socket.destroy();
+  } finally {
+    await node.close();
+  }
+});

@@ -8,6 +8,7 @@ import type { Pipe } from "../pipe/pipe.ts";
 import type { StrategyName } from "../strategies/strategy.ts";
 import { CliExit, createOutput, EXIT, guardStdio, helpAfter, hostPort, onStdoutClosed, orUsage, type Output } from "./output.ts";
 import { turnOptions } from "./turn-flags.ts";
+import { describeAttempt } from "../util/trace.ts";
 import { announceDefaults, messageFields, nodeFlags, nodeOptions, relayNote, type CommonNodeFlags } from "./listen.ts";
 import type { BrokerWatch } from "./watch.ts";
 import { progressEvent } from "../connect/progress.ts";
@@ -267,8 +268,10 @@ export function register(program: Command): void {
           },
         });
         const ms = Date.now() - started;
-        out.event("connected", { strategy: pipe.strategy, ms, remoteId: pipe.remoteId, remoteAddress: pipe.remoteAddress, relay: pipe.relay ?? null });
+        out.event("connected", { strategy: pipe.strategy, ms, remoteId: pipe.remoteId, remoteAddress: pipe.remoteAddress, relay: pipe.relay ?? null, trace: pipe.trace });
         out.info(`connected to ${pipe.remoteId.slice(0, 12)}… by ${pipe.strategy}${relayNote(pipe.relay)} in ${ms} ms`);
+        const others = pipe.trace.filter((a) => a.outcome !== "won");
+        if (others.length) out.info(`  also: ${others.map(describeAttempt).join("; ")}`);
         if (oneShot) {
           phase = "waiting for the reply";
           await pipe.send(payload!);

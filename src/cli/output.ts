@@ -94,7 +94,9 @@ export function createOutput(json: boolean): Output {
     fail(err, exitCode = EXIT.error): never {
       const e = err as Error;
       const code = isP2PError(err) ? err.code : ((err as NodeJS.ErrnoException)?.code ?? "P2P_ERR_UNKNOWN");
-      if (json) writeOut(JSON.stringify({ event: "error", code, message: e?.message ?? String(err) }) + "\n");
+      // A ConnectError's trace: every strategy considered, and what became of it.
+      const trace = Array.isArray((err as { trace?: unknown })?.trace) ? { trace: (err as { trace: unknown[] }).trace } : {};
+      if (json) writeOut(JSON.stringify({ event: "error", code, message: e?.message ?? String(err), ...trace }) + "\n");
       else process.stderr.write(`error: ${e?.message ?? String(err)}${code ? ` [${code}]` : ""}\n`);
       process.exitCode = exitCode;
       throw new CliExit();

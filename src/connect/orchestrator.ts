@@ -17,7 +17,9 @@ import type { Logger } from "../util/logger.ts";
 import { fetchAddress } from "./fetch-address.ts";
 import type { PeerMemory } from "./peers.ts";
 import type { ProgressDetails, ProgressEventName, ProgressListener } from "./progress.ts";
+import { race, RaceLost, type AttemptRecord, type RaceEntry } from "./race.ts";
 import { rankStrategies, type RankedStrategy } from "./ranking.ts";
+import { describeAttempt, type ConnectAttempt } from "../util/trace.ts";
 
 /** What the node lends the orchestrator (all of it read at call time: the address changes). */
 export interface ConnectDeps<P> {
@@ -36,8 +38,8 @@ export interface ConnectDeps<P> {
   /** The handshake as initiator or responder, checking the peer is `expected`. */
   secure(stream: DialResult["stream"], role: HandshakeRole, expected: NodeId, signal: AbortSignal, params: Partial<HandshakeParams>): Promise<HandshakeResult>;
   expectInbound(peer: NodeId, token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult>;
-  /** Wraps a dialled session in the node's pipe type. */
-  adopt(res: DialResult, strategy: StrategyName): P;
+  /** Wraps a dialled session in the node's pipe type; `trace` says how connect() got it. */
+  adopt(res: DialResult, strategy: StrategyName, trace: readonly ConnectAttempt[]): P;
 }
 
 export interface ConnectCall {
@@ -97,41 +99,73 @@ async function runStrategies<P>(
     deps.logger.debug(event, detail as Record<string, unknown>);
     (opts.onProgress as ((e: string, x: Record<string, unknown>) => void) | undefined)?.(event, { ...detail, ms: elapsed() });
   };
-  const errors: Error[] = [];
   const signaling = signalingPort(deps.signaling(), remote);
-  for (const { strategy, cap, reason } of rank(deps, remote, opts.strategies)) {
-    if (d.signal.aborted) break;
-    const fit = strategy.applies(deps.local(), remote);
+  const trace: ConnectAttempt[] = [];
+  const entries: Array<RaceEntry<DialResult> & { reason: string; strategy: Strategy }> = [];
+  const plan = rank(deps, remote, opts.strategies);
+  for (const r of plan) {
+    const fit = r.strategy.applies(deps.local(), remote);
     if (fit.verdict === "no") {
-      emit("strategy-skipped", { strategy: strategy.name, reason: fit.reason });
+      emit("strategy-skipped", { strategy: r.name, reason: fit.reason });
+      trace.push({ strategy: r.name, outcome: "skipped", reason: fit.reason, startMs: elapsed(), endMs: elapsed() });
       continue;
     }
-    emit("strategy", { strategy: strategy.name, reason: `${reason}; ${fit.reason}`, cap });
-    const ctx = dialContext(deps, remote, strategy, signaling, (event, detail) => emit(event as ProgressEventName, (detail ?? {}) as never));
-    // A capped attempt gets its own deadline so the next strategy still has time.
-    const left = Math.max(1, d.remaining());
-    const attempt = deadline({ timeout: cap !== undefined && cap < left ? cap : undefined, signals: [d.signal], what: strategy.name, clock: deps.clock, timers: deps.timers });
-    try {
-      const res = await strategy.dial(ctx, { signal: attempt.signal, timeout: Math.min(left, cap ?? left) });
-      if (deps.lifetime.aborted) {
-        res.stream.destroy();
-        throw new NodeClosedError("the node closed during connect()");
-      }
-      const pipe = deps.adopt(res, strategy.name);
-      emit("connected", { strategy: strategy.name });
-      return pipe;
-    } catch (err) {
-      if (err instanceof PeerIdentityError || err instanceof NodeClosedError) throw err;
-      errors.push(err as Error);
-      emit("strategy-failed", { strategy: strategy.name, error: (err as Error).message });
-    } finally {
-      attempt.done();
-    }
+    const reason = `${r.reason}; ${fit.reason}`;
+    entries.push({
+      name: r.name,
+      strategy: r.strategy,
+      reason,
+      expectMs: r.expectMs,
+      cap: r.cap,
+      exclusive: r.exclusive,
+      run: (signal, budget) => {
+        emit("strategy", { strategy: r.name, reason, cap: r.cap });
+        // Nothing more from an attempt once it has ended (cancelled, timed out): the trace stays in order.
+        const ctx = dialContext(deps, remote, r.strategy, signaling, (event, detail) => void (signal.aborted || emit(event as ProgressEventName, (detail ?? {}) as never)));
+        return r.strategy.dial(ctx, { signal, timeout: budget });
+      },
+    });
   }
-  if (d.signal.aborted) throw stopped(deps, opts, remote.id, timeout, errors);
-  const err = new ConnectError(errors.length ? `could not connect to ${remote.id}: ${errors.map((e) => e.message).join("; ")}` : `no strategy applies to ${remote.id}`);
-  err.errors = errors;
-  throw err;
+  const t0 = elapsed();
+  const toTrace = (a: AttemptRecord): ConnectAttempt => {
+    const e = entries.find((x) => x.name === a.name)!;
+    const shift = (v?: number) => (v === undefined ? undefined : v + t0);
+    const reason = a.outcome === "failed" ? (a.error?.message ?? "failed") : a.outcome === "not-started" ? "the race ended before its turn" : e.reason;
+    return { strategy: a.name, outcome: a.outcome, startMs: shift(a.startMs), endMs: shift(a.endMs), reason };
+  };
+  // The trace in plan order, whatever order the attempts ended in.
+  const ordered = () => [...trace].sort((x, y) => plan.findIndex((r) => r.name === x.strategy) - plan.findIndex((r) => r.name === y.strategy));
+  try {
+    const { value: res, winner, attempts } = await race(entries, {
+      signal: d.signal,
+      timeout: d.remaining(),
+      clock: deps.clock,
+      timers: deps.timers,
+      isFatal: (err) => err instanceof PeerIdentityError || err instanceof NodeClosedError,
+      onFail: (e, err) => emit("strategy-failed", { strategy: e.name as StrategyName, error: err.message }),
+      onCancel: (e, why) => emit("strategy-cancelled", { strategy: e.name as StrategyName, reason: why }),
+      discard: (late) => late.stream.destroy(),
+    });
+    trace.push(...attempts.map(toTrace));
+    if (deps.lifetime.aborted) {
+      res.stream.destroy();
+      throw new NodeClosedError("the node closed during connect()");
+    }
+    const pipe = deps.adopt(res, winner.name as StrategyName, ordered());
+    emit("connected", { strategy: winner.name as StrategyName });
+    return pipe;
+  } catch (err) {
+    if (!(err instanceof RaceLost)) throw err;
+    trace.push(...err.attempts.map(toTrace));
+    const errors = err.attempts.flatMap((a) => (a.error ? [a.error] : []));
+    if (d.signal.aborted) throw stopped(deps, opts, remote.id, timeout, errors);
+    const all = ordered();
+    const head = entries.length ? `could not connect to ${remote.id}` : `no strategy applies to ${remote.id}`;
+    const e = new ConnectError(`${head}:\n${all.map((a) => `  ${describeAttempt(a)}`).join("\n")}`);
+    e.errors = errors;
+    e.trace = all;
+    throw e;
+  }
 }
 
 /** The error for a connect() its deadline stopped: who stopped it, in order of precedence. */
@@ -173,7 +207,8 @@ function rank<P>(deps: ConnectDeps<P>, remote: NodeAddress, only?: StrategyName[
     return only.map((n) => {
       const strategy = find(n);
       if (!strategy) throw new InvalidArgumentError(`unknown or unavailable strategy "${n}"`);
-      return { name: n, reason: "requested", strategy };
+      // The caller's order is kept: one after another, no overlap.
+      return { name: n, reason: "requested", expectMs: Infinity, strategy };
     });
   }
   const helped = deps.signaling() !== undefined && remote.signaling.length > 0;

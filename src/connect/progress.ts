@@ -21,6 +21,8 @@ export type ProgressDetails = {
   "strategy-skipped": { strategy: StrategyName; reason: string; ms: number };
   /** A strategy failed; the next one is tried. */
   "strategy-failed": { strategy: StrategyName; error: string; ms: number };
+  /** A strategy still running when the race ended: another connected first, or connect() was stopped. */
+  "strategy-cancelled": { strategy: StrategyName; reason: string; ms: number };
   /** A pipe is up. */
   connected: { strategy: StrategyName; ms: number };
   /** direct: a TCP dial to one candidate endpoint. */
@@ -70,6 +72,7 @@ export const PROGRESS_EVENTS: ReadonlySet<string> = new Set<ProgressEventName>([
   "strategy",
   "strategy-skipped",
   "strategy-failed",
+  "strategy-cancelled",
   "connected",
   "dial",
   "dial-failed",

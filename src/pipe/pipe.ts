@@ -22,6 +22,7 @@ import type { NodeId } from "../identity/identity.ts";
 import { systemClock, systemTimers, type Timers } from "../util/clock.ts";
 import { LifecycleState } from "../util/closable.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
+import type { ConnectAttempt } from "../util/trace.ts";
 import { Delivery } from "./delivery.ts";
 import { FrameReader, peerError } from "./frame-reader.ts";
 import { Closing, type PipeState } from "./closing.ts";
@@ -52,6 +53,8 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
   readonly remotePort?: number;
   /** Set when a TURN relay carries this pipe: the relay and its transport. */
   readonly relay?: RelayPath;
+  /** On the side that called connect(): every strategy considered, with its outcome and times. Empty on inbound pipes. */
+  readonly trace: readonly ConnectAttempt[];
   readonly options: PipeOptions;
   /** Resolves when the pipe has fully closed (never rejects). */
   readonly closed: Promise<Error | undefined>;
@@ -84,6 +87,7 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
     this.remoteAddress = init.remoteAddress;
     this.remotePort = init.remotePort;
     this.relay = init.relay;
+    this.trace = Object.freeze([...(init.trace ?? [])]);
     this.#log = (init.logger ?? silentLogger).child("pipe");
     this.#sendLimit = Math.min(o.maxMessageSize, init.session.remoteParams.maxMessageSize);
     this.closed = new Promise((r) => (this.#resolveClosed = r));

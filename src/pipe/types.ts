@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import type { HandshakeResult, HandshakeRole } from "../session/handshake.ts";
 import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
+import type { ConnectAttempt } from "../util/trace.ts";
 import type { Dispatcher as DeliveryDispatcher } from "./delivery.ts";
 import type { Message } from "./message.ts";
 import type { PipeOptions } from "./options.ts";
@@ -44,6 +45,8 @@ interface PipeInitBase {
   remoteAddress?: string;
   remotePort?: number;
   relay?: RelayPath;
+  /** How connect() made this pipe (the side that connected). */
+  trace?: readonly ConnectAttempt[];
   options?: Partial<PipeOptions>;
   dispatch?: Dispatcher;
   logger?: Logger;

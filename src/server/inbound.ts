@@ -88,6 +88,12 @@ export class InboundAcceptor {
         }
         const res: DialResult = { stream: socket, session, role: "responder", remoteAddress, remotePort: socket.remotePort };
         if (waiter) return waiter(res);
+        if (token !== undefined) {
+          // A dial-back for a connect() that no longer waits (another strategy won the race, or it
+          // gave up): not a pipe anyone asked for.
+          o.logger.debug("a dial-back nobody waits for any more; closing it", { from: session.remoteId });
+          return void socket.destroy();
+        }
         o.onSession(res, session.remoteParams.strategy ?? "inbound");
       },
       (err) => {

@@ -9,6 +9,7 @@ import { Pipe, type MessageHandler, type PipeOptions } from "../pipe/pipe.ts";
 import type { DialResult } from "../strategies/strategy.ts";
 import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
+import type { ConnectAttempt } from "../util/trace.ts";
 
 export interface PipeSetOptions {
   pipeOptions: PipeOptions;
@@ -42,7 +43,7 @@ export class PipeSet {
   }
 
   /** Wraps an authenticated session in a Pipe; `inbound` when the peer asked for it (callbacks apply). */
-  adopt(res: DialResult, strategy: string, inbound: boolean): Pipe {
+  adopt(res: DialResult, strategy: string, inbound: boolean, trace?: readonly ConnectAttempt[]): Pipe {
     const o = this.#o;
     const pipe = new Pipe({
       stream: res.stream,
@@ -53,6 +54,7 @@ export class PipeSet {
       remoteAddress: res.remoteAddress,
       remotePort: res.remotePort,
       relay: res.relay,
+      trace,
       options: o.pipeOptions,
       dispatch: { active: () => this.#handlers.length > 0, dispatch: this.#dispatch },
       logger: o.logger,

@@ -56,3 +56,42 @@ test("without signaling only direct is available, uncapped", () => {
   const r = rankStrategies({ local: addr({ nat: "open", pub: "203.0.113.20" }), remote: addr({ priv: "10.77.2.11" }), available: new Set(["direct"]) });
   assert.deepEqual(names(r), ["direct"]);
 });
+
+/** An address whose TCP and UDP NAT reports differ (a standard STUN server tests UDP only). */
+function split(tcp: Partial<NatSummaryLike>, udp: Partial<NatSummaryLike>, site = 1): NodeAddress {
+  const a = addr({ priv: `10.77.${site}.11`, pub: `203.0.113.${100 + site}` });
+  const nat = (x: Partial<NatSummaryLike>) => ({ ...UNKNOWN_NAT, ...x, delta: { ...UNKNOWN_NAT.delta, ...(x.delta ?? {}) } });
+  return { ...a, interfaces: a.interfaces.map((i) => ({ ...i, nat: { tcp: nat(tcp), udp: nat(udp) } })) };
+}
+type NatSummaryLike = { type: NatTypeName; delta: { kind: "sequential" | "random" | "preserving" | "unknown"; step: number } };
+
+test("reachability: TCP unknown (coturn as STUN) but UDP saw a NAT → guarded; UDP open or firewall proves nothing about TCP", () => {
+  const table: Array<[NodeAddress, string]> = [
+    [split({}, { type: "port-restricted" }), "no"],
+    [split({}, { type: "symmetric" }), "no"],
+    [split({}, { type: "full-cone" }), "no"],
+    [split({}, { type: "open" }), "unknown"],
+    [split({}, { type: "firewall" }), "unknown"],
+    [split({ type: "open" }, { type: "port-restricted" }), "yes"], // TCP evidence wins over UDP's
+  ];
+  for (const [a, want] of table) assert.equal(reachability(a), want, JSON.stringify(a.interfaces[0].nat));
+});
+
+const plan = (r: ReturnType<typeof rankStrategies>) => r.map((x) => `${x.name}${x.cap ? `≤${x.cap}` : ""}@${x.expectMs}${x.exclusive ? "!" : ""}`);
+
+test("the plan: expected times stagger the race; the relay last; a punch through a sequential NAT runs alone", () => {
+  const withTurn = new Set<StrategyName>(["direct", "reverse", "punch", "turn"]);
+  const coneTcpUnknown = split({}, { type: "port-restricted" });
+  const otherCone = split({}, { type: "port-restricted" }, 2);
+  const seq = split({ type: "symmetric", delta: { kind: "sequential", step: 1 } }, { type: "symmetric" });
+  const seqUdpOnly = split({}, { type: "symmetric", delta: { kind: "sequential", step: 1 } }, 2);
+  const pub = addr({ pub: "203.0.113.20", nat: "open" });
+  const table: Array<[string, NodeAddress, NodeAddress, string[]]> = [
+    // The ~10 s of issue 11: no capped direct dial and no reverse that cannot work before the punch.
+    ["cone × cone with coturn as the only STUN server: punch first", coneTcpUnknown, otherCone, ["punch@2500", "direct≤1500@500", "turn@Infinity"]],
+    ["a sequential NAT on either side: its punch is exclusive", seq, otherCone, ["punch@2500!", "direct≤1500@500", "turn@Infinity"]],
+    ["sequential seen over UDP only counts too", coneTcpUnknown, seqUdpOnly, ["punch@2500!", "direct≤1500@500", "turn@Infinity"]],
+    ["public peer: direct, expected within a second, then the others", coneTcpUnknown, pub, ["direct@1000", "punch@2500", "turn@Infinity"]],
+  ];
+  for (const [why, local, remote, want] of table) assert.deepEqual(plan(rankStrategies({ local, remote, available: withTurn })), want, why);
+});

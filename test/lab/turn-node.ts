@@ -2,7 +2,8 @@
  * Lab fixture: a real node with the TURN strategy, for test/lab/turn.test.ts.
  *
  *   turn-node.ts listen  STUN BROKER                        → {"event":"ready","addr",…}; answers each message with its sha256
- *   turn-node.ts connect STUN BROKER ADDR TURN_URI RELAY MIB → connect (turn only), send MIB MiB, check the hash; one JSON line
+ *   turn-node.ts connect STUN BROKER ADDR TURN_URI RELAY MIB → connect (turn only; the full plan with P2PNODE_PLAN=auto),
+ *                                                              send MIB MiB, check the hash; one JSON line
  *
  * TURN credentials come from the environment (P2PNODE_TURN_USER / P2PNODE_TURN_PASS), never argv.
  */
@@ -36,7 +37,9 @@ if (mode === "listen") {
   const t0 = performance.now();
   const progress: string[] = [];
   try {
-    const pipe = await node.connect(target, { strategies: ["turn"], timeout: 20_000, onProgress: (step) => progress.push(step) });
+    // P2PNODE_PLAN=auto: the node's own plan (every strategy raced) instead of the relay alone.
+    const strategies = process.env.P2PNODE_PLAN === "auto" ? undefined : (["turn"] as const);
+    const pipe = await node.connect(target, { strategies: strategies && [...strategies], timeout: 20_000, onProgress: (step) => progress.push(step) });
     const connectMs = Math.round(performance.now() - t0);
     if (untilBroken) {
       out({ event: "streaming", strategy: pipe.strategy });
@@ -69,7 +72,7 @@ if (mode === "listen") {
     let intact = true;
     for (const c of chunks) intact &&= (await pipe.recv({ timeout: 600_000 })).text === sha(c);
     const transferMs = Math.round(performance.now() - t1);
-    out({ event: "connected", strategy: pipe.strategy, connectMs, transferMs, intact, mibPerS: +(Number(mib) / (transferMs / 1000)).toFixed(2), progress });
+    out({ event: "connected", strategy: pipe.strategy, connectMs, transferMs, intact, mibPerS: +(Number(mib) / (transferMs / 1000)).toFixed(2), progress, trace: pipe.trace, nat: node.nat?.tcp?.natType, udpNat: node.nat?.udp?.natType });
     await pipe.close();
   } catch (err) {
     out({ event: "failed", ms: Math.round(performance.now() - t0), error: (err as Error).message, progress });

@@ -94,6 +94,24 @@ describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
     }
   }));
 
+  test("coturn as the only STUN server, port-restricted × port-restricted: the plan punches first on UDP's evidence, no capped direct dial or reverse before it", withLogs(async () => {
+    // coturn answers Binding over UDP and TCP but cannot test TCP filtering: TCP stays unknown, UDP says port-restricted.
+    await Promise.all([lab.setNat("a", "port-restricted"), lab.setNat("b", "port-restricted")]);
+    const l = await listener();
+    try {
+      const r = await connect(l.addr, `turn:${turn.host}:${turn.port}?transport=tcp`, "tcp", 0.01, { P2PNODE_PLAN: "auto" });
+      const trace = (r.trace ?? []) as Array<{ strategy: string; outcome: string; startMs?: number; endMs?: number }>;
+      table.push(`coturn STUN only | port-restricted × port-restricted (TCP ${r.nat}, UDP ${r.udpNat}) | ${r.event === "connected" ? `pipe by ${r.strategy} in ${r.connectMs} ms; ${trace.map((a) => `${a.strategy} ${a.outcome}`).join(", ")}` : `FAILED: ${r.error}`}`);
+      assert.equal(r.event, "connected", String(r.error));
+      assert.equal(r.strategy, "punch");
+      assert.equal(trace[0]?.strategy, "punch", `punch is first in the plan: ${JSON.stringify(trace)}`);
+      for (const a of trace.filter((x) => x.strategy === "direct" || x.strategy === "reverse")) assert.notEqual(a.outcome, "failed", `${a.strategy} did not run before the punch: ${JSON.stringify(trace)}`);
+    } finally {
+      await l.proc.kill();
+      await Promise.all([lab.setNat("a", "symmetric-random"), lab.setNat("b", "symmetric-random")]);
+    }
+  }));
+
   for (const [name, relay, uri] of cases) {
     test(`a capture on the relay host sees the transfer (${name}) but never its plaintext`, withLogs(async () => {
       const marker = `P2PNODE-PLAINTEXT-MARKER-${Math.random().toString(36).slice(2, 10)}`;
