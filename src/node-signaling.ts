@@ -21,6 +21,8 @@ export interface NodeSignalingOptions {
   address: () => NodeAddress;
   /** What a responder may do with the node: handshake, turn a session into a pipe, apply the dial policy. */
   responder: Pick<ResponderContext, "secure" | "adopt" | "mayDial">;
+  /** A peer we hold a pipe with: its requests get the known peers' share of the signaling caches. */
+  isKnownPeer: (id: string) => boolean;
 }
 
 /** Creates the client and registers the responders; `started` settles once every broker was tried. */
@@ -37,6 +39,7 @@ export function openSignaling(n: NodeSignalingOptions): { signaling: Signaling; 
     accept: accept ? (peerId, info) => accept(peerId, { strategy: info.type }) : undefined,
     allowPrivateBrokers: o.allowPrivate,
     rateLimit: o.rateLimit,
+    isKnownPeer: n.isKnownPeer,
   });
   const context = (): ResponderContext => ({
     ...n.responder,

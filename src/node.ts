@@ -159,6 +159,7 @@ export class Node extends Closable<NodeEvents> {
         adopt: (res, strategy) => this.#adoptInbound(res, strategy),
         mayDial: (requester, host) => this.#peers.mayDial(requester, host),
       },
+      isKnownPeer: (id) => [...this.#pipes.pipes].some((p) => p.remoteId === id),
     });
     this.#signaling = signaling;
     await started;

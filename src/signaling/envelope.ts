@@ -333,11 +333,38 @@ export function open(identity: Identity, bytes: Uint8Array, ctx: OpenContext): O
   return { ok: true, message };
 }
 
+/**
+ * The `notBefore` a node passes to open() after it starts at `startedAt`.
+ * The replay cache is in memory: after a restart it cannot know what the last
+ * run accepted. Refusing everything dated before the start refused honest
+ * peers whose clocks are behind ours (their fresh messages look older than our
+ * start), so the line is drawn maxFutureMs earlier: we already accept a clock
+ * up to maxFutureMs ahead, and now one up to as much behind, from the start.
+ *
+ * What this leaves: a message dated within maxFutureMs before our start that
+ * the last run accepted can be replayed to us once (then it is in the cache),
+ * until it expires maxAgeMs after its date, i.e. at most min(maxAgeMs,
+ * maxFutureMs) after our start. The same window already existed for senders
+ * ahead of us. It is safe because such a replay is an authentic request its
+ * sender made moments ago: acks and replies match no request of the new run
+ * (request ids are random), and a handler re-runs within its own limits (dial
+ * policy, rate limits), towards the requester's own signed endpoints.
+ * Anything dated earlier is refused; with maxFutureMs = maxAgeMs (the
+ * defaults) the age check alone refuses exactly that.
+ */
+export function notBeforeAfterStart(startedAt: number, env: { maxFutureMs?: number } = {}): number {
+  return startedAt - (env.maxFutureMs ?? ENVELOPE_DEFAULTS.maxFutureMs);
+}
+
 function replayKey(m: SignalMessage): string {
   return `${m.from}:${m.nonce}`;
 }
 
-/** Records an opened message in a replay cache until it would expire anyway ("duplicate" if it is already there). */
-export function recordOpened(cache: ReplayCache, m: SignalMessage, ctx: { now: number; maxAgeMs?: number }): ReplayVerdict {
-  return cache.add(replayKey(m), m.timestamp + (ctx.maxAgeMs ?? ENVELOPE_DEFAULTS.maxAgeMs) + 1, ctx.now);
+/**
+ * Records an opened message in a replay cache until it would expire anyway
+ * ("duplicate" if it is already there). `limit`: the cache size this message
+ * may fill up to (its sender's share; default the whole cache).
+ */
+export function recordOpened(cache: ReplayCache, m: SignalMessage, ctx: { now: number; maxAgeMs?: number; limit?: number }): ReplayVerdict {
+  return cache.add(replayKey(m), m.timestamp + (ctx.maxAgeMs ?? ENVELOPE_DEFAULTS.maxAgeMs) + 1, ctx.now, ctx.limit);
 }

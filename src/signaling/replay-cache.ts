@@ -36,14 +36,17 @@ export class ReplayCache {
 
   /**
    * Records `key` until `expiresAt`. Returns "duplicate" if it is already live,
-   * "full" (and records nothing) if every slot holds a live entry.
+   * "full" (and records nothing) if `limit` slots (default: all) hold live
+   * entries. A lower limit is a sender's share: a stranger's message may not
+   * fill the cache past it, so the rest stays free for peers we know.
    */
-  add(key: string, expiresAt: number, now: number): ReplayVerdict {
+  add(key: string, expiresAt: number, now: number, limit = this.capacity): ReplayVerdict {
     const exp = this.#entries.get(key);
     if (exp !== undefined && exp > now) return "duplicate";
-    if (exp === undefined && this.#entries.size >= this.capacity) {
+    const max = Math.min(limit, this.capacity);
+    if (exp === undefined && this.#entries.size >= max) {
       this.prune(now);
-      if (this.#entries.size >= this.capacity) return "full";
+      if (this.#entries.size >= max) return "full";
     }
     this.#entries.set(key, expiresAt);
     return "added";

@@ -10,6 +10,8 @@ import type { Logger } from "../util/logger.ts";
 import type { EnvelopeOptions } from "./envelope.ts";
 import type { MqttTransportOptions, SignalTransport } from "./mqtt-transport.ts";
 import type { RateLimitOptions } from "./rate-limit.ts";
+import type { BucketOptions } from "../util/token-bucket.ts";
+import type { KnownPeerHook } from "./admission.ts";
 
 /** What a handler learns about the request besides its body. */
 export interface RequestContext {
@@ -62,6 +64,22 @@ export interface SignalingOptions {
   rateLimit?: RateLimitOptions;
   /** @default accept every peer */
   accept?: AcceptHook;
+  /**
+   * Peers the node already deals with (e.g. it has a pipe with them): their
+   * requests skip the strangers' budget and may use the whole of each cache,
+   * whatever a flood of other identities holds. Called for each new request;
+   * keep it cheap and synchronous. A throw counts as "not known".
+   * @default nobody (peers we have a request out to still count as known)
+   */
+  isKnownPeer?: KnownPeerHook;
+  /**
+   * Requests admitted from senders we hold nothing about (no live remembered
+   * request, not known): beyond it they are dropped unanswered (docs/security.md).
+   * @default { capacity: 50, refillPerSecond: 5 }
+   */
+  strangerBudget?: BucketOptions;
+  /** Replies to requests accept() refused, per sender and in all; beyond it refused silently. @default perPeer { 4, 0.1/s }, global { 32, 4/s } */
+  refusalLimit?: RateLimitOptions;
   /** Serves `get-addr`: returns our current signed address string. */
   getAddress?: () => string | Promise<string>;
   /** Handlers running at once at most; more → REFUSED. @default 64 */

@@ -18,7 +18,7 @@ import { type Clock, type Timers, sleep, systemClock, systemTimers } from "../ut
 import { LifecycleState } from "../util/closable.ts";
 import { deadline, raceSignal } from "../util/deadline.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
-import { ENVELOPE_DEFAULTS, type EnvelopeOptions, type SignalMessage, newMessageId, open, recordOpened, seal } from "./envelope.ts";
+import { ENVELOPE_DEFAULTS, type EnvelopeOptions, type SignalMessage, newMessageId, notBeforeAfterStart, open, recordOpened, seal } from "./envelope.ts";
 import { ReplayCache } from "./replay-cache.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { filterBrokerUrls } from "./broker-url.ts";
@@ -27,6 +27,8 @@ import { ACK, GET_ADDR, PING, REPLY, RESERVED_TYPES, type ReplyWire, clockEstima
 import { type AcceptHook, type HandlerOptions, type RequestHandler, type RequestOptions, type SignalingOptions, type Tunables, resolveTunables } from "./signaling-options.ts";
 import { InboundTable, type Inbound } from "./inbound-table.ts";
 import { HandlerRunner } from "./handlers.ts";
+import { Admission, shareOf } from "./admission.ts";
+import { Refusals } from "./refusals.ts";
 import { errorFromWire, errorToWire } from "./wire-error.ts";
 
 // Kept importable from here: other layers and tests import them by this path.
@@ -54,8 +56,10 @@ export class Signaling {
   readonly #replay: ReplayCache;
   /** Replays of acks and replies to our own requests: bounded by our pending requests, apart from #replay so a flood of requests cannot block our connects. */
   readonly #answerReplay: ReplayCache;
-  /** Messages dated before this were sent before we started: the replay cache cannot know them. */
-  readonly #startedAt: number;
+  /** Older messages are refused: the replay cache cannot know what the last run accepted (notBeforeAfterStart). */
+  readonly #notBefore: number;
+  readonly #admission: Admission;
+  readonly #refusals: Refusals;
   readonly #accept: AcceptHook;
   readonly #opts: Readonly<Tunables>;
   readonly #handlers: HandlerRunner;
@@ -79,7 +83,10 @@ export class Signaling {
     this.#replay = new ReplayCache({ capacity: opts.replayCacheSize });
     this.#answerReplay = new ReplayCache({ capacity: opts.replayCacheSize });
     this.#inbound = new InboundTable(opts);
-    this.#startedAt = this.#clock.now();
+    const startedAt = this.#clock.now();
+    this.#notBefore = notBeforeAfterStart(startedAt, this.#env);
+    this.#admission = new Admission({ isKnownPeer: options.isKnownPeer, strangerBudget: options.strangerBudget, now: startedAt, logger: this.#log });
+    this.#refusals = new Refusals({ limit: options.refusalLimit, keepMs: opts.requestTimeoutMs, now: startedAt });
     this.#handlers = new HandlerRunner(new RateLimiter(options.rateLimit, this.#clock.now()), opts.maxConcurrentHandlers, this.#clock, this.#log);
     this.#accept = options.accept ?? (() => true);
     if (options.transport) {
@@ -216,7 +223,7 @@ export class Signaling {
     if (this.#state.closed) return;
     try {
       const now = this.#clock.now();
-      const r = open(this.#identity, bytes, { ...this.#env, now, notBefore: this.#startedAt, record: false, replay: this.#replay, logger: this.#log });
+      const r = open(this.#identity, bytes, { ...this.#env, now, notBefore: this.#notBefore, record: false, replay: this.#replay, logger: this.#log });
       if (!r.ok) {
         if (r.reason === "bad-key") this.#log.warn("dropping a signaling message signed with an invalid key (forged)", { broker: info.broker });
         // An authentic copy we already opened: treat like a re-sent request (re-ack, re-send the reply).
@@ -278,18 +285,26 @@ export class Signaling {
     if (!wire) return this.#log.debug("dropping a request without a valid body", { from: msg.from, type: msg.type });
     if (this.#inbound.has(msg.from, msg.id)) return this.#onDuplicate(msg);
     const now = this.#clock.now();
-    const noRoom = this.#inbound.makeRoom(msg.from, now);
-    if (noRoom === "full") return this.#log.debug("too many requests remembered; dropping", { from: msg.from });
+    const refused = this.#refusals.get(msg.from, msg.id, now);
+    if (refused) return this.#resendRefusal(msg.from, refused.brokers, refused.bytes, now);
+    // Each class may fill the caches only up to its share (admission.ts): a flood of fresh identities cannot lock out peers we know.
+    const cls = this.#admission.classify(msg.from, { contacted: this.#contacted(msg.from), inTable: this.#inbound.holds(msg.from, now) });
+    const tableLimit = shareOf(cls, this.#opts.maxRemembered);
+    const noRoom = this.#inbound.makeRoom(msg.from, now, tableLimit);
+    if (noRoom === "full") return this.#log.debug("too many requests remembered; dropping", { from: msg.from, class: cls });
     if (noRoom === "quota") return this.#log.debug("sender over its request quota; dropping", { from: msg.from });
+    // Before accept(): a flood of strangers beyond the budget costs neither accept() nor an answer.
+    if (cls === "stranger" && !this.#admission.admitStranger(now)) return this.#log.debug("strangers' budget spent; dropping unanswered", { from: msg.from });
     const replyTo = this.#replyRoute(wire.replyTo, info.broker);
-    // accept() first: what it refuses is answered but neither remembered nor recorded against
-    // replays, so a flood from throwaway identities cannot fill either for everyone else.
-    if (!(await this.#accepts(msg, info))) return this.#send(msg.from, replyTo, REPLY, { re: msg.id, ok: false, error: { code: WireError.REFUSED, message: "not accepted" } });
+    // accept() first: what it refuses is answered (within the refusal limit) but neither remembered
+    // nor recorded against replays, so refused senders cannot fill either for everyone else.
+    if (!(await this.#accepts(msg, info))) return this.#refuse(msg, replyTo);
     if (this.#state.closed) return;
     if (this.#inbound.has(msg.from, msg.id)) return this.#onDuplicate(msg); // a copy arrived while accept() ran
     // Checked again: other requests may have taken the last slots while accept() ran.
-    if (this.#inbound.check(msg.from) !== undefined) return this.#log.debug("request limits reached while accept() ran; dropping", { from: msg.from });
-    const verdict = recordOpened(this.#replay, msg, { now: this.#clock.now(), maxAgeMs: this.#env.maxAgeMs });
+    if (this.#inbound.check(msg.from, tableLimit) !== undefined) return this.#log.debug("request limits reached while accept() ran; dropping", { from: msg.from });
+    const limit = shareOf(cls, this.#opts.replayCacheSize);
+    const verdict = recordOpened(this.#replay, msg, { now: this.#clock.now(), maxAgeMs: this.#env.maxAgeMs, limit });
     if (verdict === "duplicate") return;
     if (verdict === "full") return this.#log.warn("signaling replay cache is full of live entries; refusing new requests until they expire", { from: msg.from });
     // Remembered as long as a copy could still be accepted, plus the longest a requester waits by default.
@@ -299,6 +314,27 @@ export class Signaling {
     const reply = await this.#handlers.handle(msg, wire.body, info);
     state.reply = reply;
     this.#send(msg.from, replyTo, REPLY, reply);
+  }
+
+  /** Whether we have a request out to `peer`: we chose to talk to it, so it counts as known. */
+  #contacted(peer: NodeId): boolean {
+    return [...this.#pending.values()].some((p) => p.peer === peer);
+  }
+
+  /** Answers a request accept() refused, within the refusal limit, and keeps the sealed answer for its re-sent copies (refusals.ts). */
+  #refuse(msg: SignalMessage, replyTo: string[]): void {
+    if (this.#state.closed) return;
+    if (!this.#refusals.mayReply(msg.from, this.#clock.now())) return this.#log.debug("refusal limit reached; refusing silently", { from: msg.from });
+    // A fixed, small body: sealing it cannot fail on size or type.
+    const bytes = this.#sealChecked(msg.from, REPLY, { re: msg.id, ok: false, error: { code: WireError.REFUSED, message: "not accepted" } });
+    this.#refusals.keep(msg.from, msg.id, bytes, replyTo, this.#clock.now());
+    this.transport.send(msg.from, replyTo, bytes).catch((err) => this.#log.debug("could not send a refusal", { to: msg.from, error: (err as Error).message }));
+  }
+
+  /** A copy of a refused request: the kept bytes again (no new seal), within the same limit. */
+  #resendRefusal(to: NodeId, brokers: string[], bytes: Uint8Array, now: number): void {
+    if (!this.#refusals.mayReply(to, now)) return this.#log.debug("refusal limit reached; not re-sending a refusal", { from: to });
+    this.transport.send(to, brokers, bytes).catch((err) => this.#log.debug("could not re-send a refusal", { to, error: (err as Error).message }));
   }
 
   async #accepts(msg: SignalMessage, info: MessageInfo): Promise<boolean> {
@@ -347,6 +383,7 @@ export class Signaling {
     this.#inbound.clear();
     this.#replay.clear();
     this.#answerReplay.clear();
+    this.#refusals.clear();
     if (this.#ownsTransport) await this.transport.close().catch(() => {});
   }
 

@@ -92,8 +92,6 @@ describe("signaling on fake time", () => {
     const { time, node } = world(10);
     const alice = node();
     const bob = node({ skew: 5000 });
-    // Past bob's start on alice's clock: messages dated before a node started are refused.
-    await time.advance(10_000);
     const r = track(alice.ping(bob.id, BROKERS));
     await time.advance(20);
     assert.deepEqual(r.value, { rttMs: 20, offsetMs: 5000 });

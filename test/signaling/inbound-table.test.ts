@@ -28,3 +28,18 @@ test("inbound table: per-sender quota, then the global limit; expired entries ma
   assert.equal(t.size, 0);
   assert.equal(t.check(A), undefined);
 });
+
+test("inbound table: a lower limit (a sender's share) caps the table for that request only; holds() sees live entries", () => {
+  const t = new InboundTable({ maxRemembered: 4, maxPerSender: 4 });
+  t.add("1", entry(A, 100));
+  t.add("2", entry(A, 50));
+  assert.equal(t.check(B, 2), "full", "a share of 2 is used up");
+  assert.equal(t.check(B, 3), undefined);
+  assert.equal(t.check(B, 99), undefined, "never past maxRemembered…");
+  t.add("3", entry(B, 100));
+  t.add("4", entry(B, 100));
+  assert.equal(t.check(B, 99), "full", "…which still holds");
+  assert.equal(t.holds(A, 99), true, "A's last entry expires at 100");
+  assert.equal(t.holds(A, 100), false);
+  assert.equal(t.holds(B, 0) && !t.holds("c".repeat(52) as NodeId, 0), true);
+});
