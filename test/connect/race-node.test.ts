@@ -75,3 +75,36 @@ test("every strategy failed: ConnectError says in one line per strategy why (fai
   assert.deepEqual(err.trace.map((t) => [t.strategy, t.outcome]), [["direct", "failed"]]);
   assert.equal(err.errors.length, 1);
 });
+
+test("aborting a race in each phase frees every socket and timer, leaves no pipe on either side, and says nothing afterwards", async () => {
+  const { AbortError } = await import("../../src/errors.ts");
+  const { settledResources, backTo } = await import("../compliance/probe.ts");
+  const others = defaultStrategies().filter((s) => s.name !== "direct");
+  const seen: string[] = [];
+  const a = await loopbackNode({ signaling: [broker.url], allowPrivate: true, strategies: [stuckDirect(seen), ...others] });
+  const b = await loopbackNode({ signaling: [broker.url], allowPrivate: true });
+  // Phases named by the progress event at which the caller gives up (synchronously, in the listener).
+  for (const phase of ["strategy direct", "strategy reverse", "reverse-request"]) {
+    const baseline = await settledResources();
+    const ctl = new AbortController();
+    const events: string[] = [];
+    let afterAbort = 0;
+    const err = await a
+      .connect(b.addr, {
+        signal: ctl.signal,
+        onProgress: (e, d) => {
+          if (ctl.signal.aborted) afterAbort++;
+          events.push(`${e}${"strategy" in d ? ` ${d.strategy}` : ""}`);
+          if (events.at(-1) === phase) ctl.abort();
+        },
+      })
+      .then(() => undefined, (e) => e);
+    assert.ok(err instanceof AbortError, `${phase}: ${String(err)}`);
+    // The cancellations themselves are reported; nothing else from a stopped attempt.
+    assert.ok(events.slice(events.indexOf(phase) + 1).every((e) => e.startsWith("strategy-cancelled")), `${phase}: ${events.join(", ")}`);
+    assert.equal(afterAbort, events.length - events.indexOf(phase) - 1);
+    await backTo(baseline, `abort at "${phase}"`);
+    assert.equal(a.pipes.size, 0, `${phase}: no pipe on the connecting side`);
+    assert.equal(b.pipes.size, 0, `${phase}: no pipe left on the peer (a late dial-back is closed)`);
+  }
+});
