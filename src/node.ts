@@ -12,6 +12,7 @@ import type net from "node:net";
 import type { Duplex } from "node:stream";
 import { connectToPeer, type ConnectDeps } from "./connect/orchestrator.ts";
 import { fetchAddress } from "./connect/fetch-address.ts";
+import { keepPath, type KeepPathDeps } from "./connect/keep-path.ts";
 import { PeerMemory } from "./connect/peers.ts";
 import { InvalidArgumentError, NodeClosedError } from "./errors.ts";
 import type { NodeAddress } from "./identity/address.ts";
@@ -181,7 +182,7 @@ export class Node extends Closable<NodeEvents> {
   }
 
   #handshakeParams(): HandshakeParams {
-    return { maxMessageSize: this.#pipeOptions.maxMessageSize };
+    return { maxMessageSize: this.#pipeOptions.maxMessageSize, ...(this.#pipeOptions.resumeWindow > 0 ? { resumable: true } : {}) };
   }
 
   /** The outbound side's handshake (a dial, or a responder's dial for a peer): `peer` must prove its identity. */
@@ -192,6 +193,7 @@ export class Node extends Closable<NodeEvents> {
   /** A session the peer asked for (inbound TCP, or a responder's dial): our callbacks apply, whoever dialled TCP. */
   #adoptInbound(res: DialResult, strategy: string): void {
     if (this.closed) return void res.stream.destroy();
+    if (this.#pipes.resumeWith(res) !== undefined) return; // a new path for a pipe we have, not a new pipe
     const pipe = this.#pipes.adopt(res, strategy, true);
     this.logger.debug("inbound pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy });
     this.emit("pipe", pipe);
@@ -224,7 +226,31 @@ export class Node extends Closable<NodeEvents> {
       peers: this.#peers,
       secure: (stream, role, expected, signal, params) => this.#secure(stream, role, expected, signal, params),
       expectInbound: (peer, token, w) => this.#waiters.expect(peer, token, w),
-      adopt: (res, strategy, trace) => this.#pipes.adopt(res, strategy, false, trace),
+      adopt: (res, strategy, trace) => {
+        const pipe = this.#pipes.adopt(res, strategy, false, trace);
+        if (pipe.resumeId) pipe.on("path", (e) => e.state === "lost" && void keepPath(pipe, this.#resumeDeps(pipe)));
+        return pipe;
+      },
+    };
+  }
+
+  /** What the connecting side of a resumable pipe needs to find it a new path (src/connect/keep-path.ts). */
+  #resumeDeps(pipe: Pipe): KeepPathDeps {
+    return {
+      connect: (signal) => {
+        const addr = this.#peers.known(pipe.remoteId);
+        if (!addr) return Promise.reject(new InvalidArgumentError("no known address for the peer"));
+        // The same race as connect(), but its session continues `pipe` (its handshake says `resume`).
+        const deps: ConnectDeps<DialResult> = {
+          ...this.#connectDeps(),
+          secure: (stream, role, expected, s, params) => this.#secure(stream, role, expected, s, { ...params, resume: pipe.resumeId }),
+          adopt: (res) => res,
+        };
+        return connectToPeer(deps, addr, { signal });
+      },
+      closed: () => this.closed,
+      logger: this.logger,
+      timers: this.#o.timers,
     };
   }
 

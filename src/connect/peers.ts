@@ -28,6 +28,11 @@ export class PeerMemory {
     if (this.#addresses.size > PEER_MEMORY_LIMIT) this.#addresses.delete(this.#addresses.keys().next().value as NodeId);
   }
 
+  /** The latest address we know for `id` (undefined if none). */
+  known(id: NodeId): NodeAddress | undefined {
+    return this.#addresses.get(id);
+  }
+
   /**
    * The newer of `fetched` and the unexpired address we already know: a reply
    * can be old (delayed, or a stale cache on the peer's side).

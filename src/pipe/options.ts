@@ -20,6 +20,13 @@ export interface PipeOptions {
    * written, a PING is not answered. @default 16 MiB
    */
   queueBytes: number;
+  /**
+   * Resumable pipes (both sides say so in the handshake): how long a pipe whose path
+   * died waits for a new one (resume()) before it fails; sends wait meanwhile. Sent
+   * messages are kept until the peer acknowledges them (at most queueBytes). 0 = not
+   * resumable: a dead path ends the pipe. @default 0
+   */
+  resumeWindow: number;
 }
 
 export const PIPE_DEFAULTS: Readonly<PipeOptions> = Object.freeze({
@@ -30,13 +37,14 @@ export const PIPE_DEFAULTS: Readonly<PipeOptions> = Object.freeze({
   recvTimeout: 30_000,
   queueMessages: 1024,
   queueBytes: 16 * 1024 * 1024,
+  resumeWindow: 0,
 });
 
 /** Fills in the defaults and validates every option (InvalidArgumentError naming it). */
 export function resolvePipeOptions(opts: Partial<PipeOptions> = {}): PipeOptions {
   const o = { ...PIPE_DEFAULTS, ...opts };
   for (const [k, v] of Object.entries(o)) {
-    if (typeof v !== "number" || !(v >= 0) || (k !== "recvTimeout" && v === 0)) {
+    if (typeof v !== "number" || !(v >= 0) || (k !== "recvTimeout" && k !== "resumeWindow" && v === 0)) {
       throw new InvalidArgumentError(`pipe option ${k} must be a positive number, got ${String(v)}`);
     }
   }

@@ -16,7 +16,10 @@
  * (backpressure on the sender). Nothing is dropped.
  */
 import { EventEmitter } from "node:events";
-import { FrameError, isP2PError, MessageTooLargeError, PipeClosedError, WireError } from "../errors.ts";
+import type { Duplex } from "node:stream";
+import { FrameError, InvalidArgumentError, isP2PError, MessageTooLargeError, PeerIdentityError, PipeClosedError, WireError } from "../errors.ts";
+import type { HandshakeResult } from "../session/handshake.ts";
+import { Resumption } from "./resumption.ts";
 import { FrameFlags, FrameType, type Frame } from "../session/frame.ts";
 import type { NodeId } from "../identity/identity.ts";
 import { systemClock, systemTimers, type Timers } from "../util/clock.ts";
@@ -64,7 +67,9 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
   readonly #timers: Timers;
   readonly #sendLimit: number;
   readonly #writer: RecordWriter;
-  readonly #reader: FrameReader;
+  #reader: FrameReader;
+  /** Set when both sides said the pipe is resumable (handshake) and resumeWindow > 0. */
+  readonly #resumption?: Resumption;
   readonly #delivery: Delivery<Pipe>;
   readonly #liveness: Liveness;
   readonly #life: LifecycleState;
@@ -77,7 +82,20 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
     super();
     this.options = resolvePipeOptions(init.options);
     const o = this.options;
-    this.#t = init.transport ?? socketTransport(init.stream);
+    const first = init.transport ?? socketTransport(init.stream);
+    if (o.resumeWindow > 0 && init.session.remoteParams.resumable) {
+      this.#resumption = new Resumption({
+        first,
+        session: init.session,
+        role: init.role,
+        window: o.resumeWindow,
+        timers: init.timers ?? systemTimers,
+        open: () => this.#closing.state === "open",
+        onPath: (e) => this.emit("path", e),
+        onExpired: (err) => void this.destroy(err),
+      });
+    }
+    this.#t = this.#resumption?.path ?? first;
     const clock = init.clock ?? systemClock;
     this.#timers = init.timers ?? systemTimers;
     this.remoteId = init.session.remoteId;
@@ -101,7 +119,11 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
       counters: this.#stats,
       closedError: (cause) => this.#closedError(cause),
       failed: () => this.#error !== undefined,
+      resend: this.#resumption?.resend,
+      resendLimit: o.queueBytes,
+      ackOut: this.#resumption && (() => this.#resumption!.delivered),
     });
+    this.#resumption?.bind(this.#writer);
     this.#reader = new FrameReader(init.session.channel, o.maxMessageSize);
     this.#delivery = new Delivery<Pipe>({
       pipe: this,
@@ -123,7 +145,8 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
       sendBudget: o.queueBytes,
       paused: () => this.#delivery.paused,
       closed: () => this.#closing.state === "closed",
-      onDead: (err) => void this.destroy(err),
+      // A resumable pipe whose path went silent drops that path and waits for a new one.
+      onDead: (err) => (this.#resumption && this.#closing.state === "open" ? this.#resumption.path.drop(err) : void this.destroy(err)),
     });
     this.#closing = new Closing({
       transport: this.#t,
@@ -230,6 +253,7 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
   };
 
   #onFrame = (frame: Frame): void => {
+    if (this.#resumption && !this.#resumption.onFrame(frame)) return;
     switch (frame.type) {
       case FrameType.DATA:
         this.#stats.messagesReceived++;
@@ -249,11 +273,42 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
         void this.destroy(peerError(frame.payload));
         break;
       case FrameType.ACK:
-        break; // reserved for path migration
+        break; // its `ack` was read above (resumable pipes); others ignore it
       default:
         throw new FrameError(`unexpected frame type ${frame.type} on an open pipe`);
     }
   };
+
+  // ---- moving to a new path ---------------------------------------------
+
+  /** A resumable pipe's session name, which a new path's handshake carries (`resume`); undefined otherwise. */
+  get resumeId(): string | undefined {
+    return this.#resumption?.id;
+  }
+
+  /** True while a resumable pipe has no usable path (lost, or the new one's RESUME is pending). */
+  get suspended(): boolean {
+    return this.#resumption?.suspended ?? false;
+  }
+
+  /**
+   * Continues this pipe over a new path: `session` is a fresh handshake with the
+   * same peer over `transport`. Both sides call it (the one that dialled and the
+   * one that accepted); each proves the session and says what it delivered, and
+   * each writes again what the other lacks, so no message is lost or doubled.
+   * Throws unless the pipe is resumable and open.
+   */
+  resume(next: { transport?: ByteTransport; stream?: Duplex; session: HandshakeResult }): void {
+    const r = this.#resumption;
+    if (!r) throw new InvalidArgumentError("this pipe is not resumable (both sides need resumeWindow > 0)");
+    if (this.#closing.state !== "open") throw this.#closedError();
+    if (next.session.remoteId !== this.remoteId) throw new PeerIdentityError(`a new path from ${next.session.remoteId} cannot continue a pipe with ${this.remoteId}`);
+    const t = next.transport ?? socketTransport(next.stream!);
+    this.#reader = new FrameReader(next.session.channel, this.options.maxMessageSize);
+    r.attach(t, next.session, this.#writer);
+    this.#liveness.heard();
+    if (next.session.leftover.length) this.#onData(next.session.leftover);
+  }
 
   // ---- closing ---------------------------------------------------------
 
@@ -288,6 +343,7 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
   #teardown(err: Error | undefined): void {
     this.#error = err;
     this.#liveness.stop();
+    this.#resumption?.stop();
     const endErr = this.#closedError();
     this.#writer.rejectAll(endErr);
     this.#delivery.end(endErr);

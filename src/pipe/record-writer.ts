@@ -7,6 +7,7 @@
 import { encodeFrameHeader, FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES } from "../session/frame.ts";
 import type { SecureChannel } from "../session/secure-channel.ts";
 import type { Clock } from "../util/clock.ts";
+import type { ResendBuffer, Unacked } from "./resend.ts";
 import type { ByteTransport } from "./transport.ts";
 
 /** Small frames queued together are sealed as one record up to this size (plaintext bytes). */
@@ -20,6 +21,8 @@ interface Outgoing {
   type: FrameType;
   flags: number;
   payload?: Uint8Array;
+  /** A DATA frame written again on a new path keeps its seq. */
+  seq?: number;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -41,11 +44,18 @@ export interface RecordWriterInit {
   closedError: (cause?: Error) => Error;
   /** True once the pipe failed: nothing more is written. */
   failed: () => boolean;
+  /** Resumable pipes: written DATA frames are kept here until the peer acknowledges them. */
+  resend?: ResendBuffer;
+  /** Most bytes the resend buffer may hold before writing waits for acknowledgements. */
+  resendLimit?: number;
+  /** The `ack` every frame header carries: the last DATA seq this side delivered. */
+  ackOut?: () => number;
 }
 
 export class RecordWriter {
   readonly #t: ByteTransport;
   readonly #init: RecordWriterInit;
+  #channel: SecureChannel;
   #outbox: Outgoing[] = [];
   /** Frame bytes (header + payload) in #outbox, not yet sealed. */
   #outboxBytes = 0;
@@ -60,6 +70,7 @@ export class RecordWriter {
   constructor(init: RecordWriterInit) {
     this.#init = init;
     this.#t = init.transport;
+    this.#channel = init.channel;
     this.lastSend = init.clock.now();
     this.#t.on("drain", this.#onDrain);
   }
@@ -84,7 +95,34 @@ export class RecordWriter {
     });
   }
 
-  /** Writes one frame at once, ahead of anything queued (an ERROR before the pipe is destroyed). */
+  /** The last DATA seq written (what the peer may acknowledge at most). */
+  get sentSeq(): number {
+    return this.#sendSeq;
+  }
+
+  /** Seals from now on with `channel` (the pipe moved to a new path, with its own keys). */
+  setChannel(channel: SecureChannel): void {
+    this.#channel = channel;
+  }
+
+  /** The peer lacks `items` (it delivered everything before): they go out first, in order, with their seqs. */
+  requeue(items: readonly Unacked[]): void {
+    const done = () => {};
+    const again: Outgoing[] = items.map((x) => ({ type: FrameType.DATA, flags: x.flags, payload: x.payload, seq: x.seq, resolve: done, reject: done }));
+    for (const o of again) this.#outboxBytes += FRAME_HEADER_LENGTH + (o.payload?.length ?? 0);
+    this.#outbox.unshift(...again);
+    this.kick();
+  }
+
+  /** Flushes again if frames wait (acknowledgements freed room, or a path became ready). */
+  kick(): void {
+    if (this.#outbox.length && !this.#flushScheduled && !this.#waitingDrain) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /** Writes one frame at once, ahead of anything queued (an ERROR before the pipe is destroyed; RESUME on a new path). */
   writeNow(type: FrameType, payload: Uint8Array): void {
     if (!this.#t.writable) return;
     const done = () => {};
@@ -115,6 +153,9 @@ export class RecordWriter {
         this.#waitingDrain = true; // #onDrain flushes again
         return;
       }
+      // What the peer has not acknowledged is bounded: wait for its ACKs (kick() flushes again).
+      const { resend, resendLimit } = this.#init;
+      if (resend && resendLimit !== undefined && resend.bytes >= resendLimit) return;
       // A BATCH record costs one more header and a length prefix per frame.
       const batch = [this.#outbox.shift()!];
       let size = FRAME_HEADER_LENGTH + (batch[0].payload?.length ?? 0);
@@ -142,22 +183,31 @@ export class RecordWriter {
 
   /** Seals one record (a frame, or a BATCH of frames) and writes it; settles every frame's promise. */
   #writeRecord(batch: Outgoing[]): void {
+    const ack = this.#init.ackOut?.() ?? 0;
     const frames: Uint8Array[][] = batch.map((o) => {
-      if (o.type === FrameType.DATA) this.#init.counters.messagesSent++;
-      const header = encodeFrameHeader(o.type, o.flags, o.type === FrameType.DATA ? ++this.#sendSeq : this.#sendSeq, 0);
+      let seq = this.#sendSeq;
+      if (o.type === FrameType.DATA) {
+        if (o.seq !== undefined) seq = o.seq; // written again on a new path: already counted and kept
+        else {
+          this.#init.counters.messagesSent++;
+          seq = ++this.#sendSeq;
+          this.#init.resend?.add({ seq, flags: o.flags, payload: o.payload ?? new Uint8Array(0) });
+        }
+      }
+      const header = encodeFrameHeader(o.type, o.flags, seq, ack);
       return o.payload && o.payload.length ? [header, o.payload] : [header];
     });
     let plain: Uint8Array[];
     if (frames.length === 1) plain = frames[0];
     else {
-      plain = [encodeFrameHeader(FrameType.BATCH, 0, this.#sendSeq, 0)];
+      plain = [encodeFrameHeader(FrameType.BATCH, 0, this.#sendSeq, ack)];
       for (const f of frames) {
         const len = Buffer.allocUnsafe(LENGTH_PREFIX);
         len.writeUInt32BE(f.reduce((n, p) => n + p.length, 0));
         plain.push(len, ...f);
       }
     }
-    const parts = this.#init.channel.seal(plain);
+    const parts = this.#channel.seal(plain);
     this.lastSend = this.#init.clock.now();
     this.#written.add(batch);
     this.#t.write(parts, (err) => {

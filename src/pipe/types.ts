@@ -4,6 +4,7 @@ import type { HandshakeResult, HandshakeRole } from "../session/handshake.ts";
 import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 import type { ConnectAttempt } from "../util/trace.ts";
+import type { PathEvent } from "./resumption.ts";
 import type { Dispatcher as DeliveryDispatcher } from "./delivery.ts";
 import type { Message } from "./message.ts";
 import type { PipeOptions } from "./options.ts";
@@ -23,6 +24,8 @@ export interface PipeEvents {
   message: [msg: Message, pipe: Pipe];
   /** The pipe has fully closed: `err` is why it failed, undefined on a clean close. */
   close: [err: Error | undefined];
+  /** A resumable pipe lost its path (sends wait) or continues on a new one. */
+  path: [e: PathEvent];
 }
 
 /** A relayed pipe's path (strategy "turn"): which relay carries it, and how. */

@@ -3,6 +3,7 @@
  * session, inbound or dialled, becomes a Pipe here, and messages on pipes
  * peers opened go to the callbacks in registration order.
  */
+import { PipeClosedError } from "../errors.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { Message } from "../pipe/message.ts";
 import { Pipe, type MessageHandler, type PipeOptions } from "../pipe/pipe.ts";
@@ -40,6 +41,26 @@ export class PipeSet {
       const i = this.#handlers.indexOf(handler);
       if (i >= 0) this.#handlers.splice(i, 1);
     };
+  }
+
+  /**
+   * A session whose handshake names a pipe to continue (`resume`): handed to
+   * that pipe as its new path. true: resumed; false: no such pipe (or it
+   * refused), the stream is closed; undefined: an ordinary new session.
+   */
+  resumeWith(res: DialResult): boolean | undefined {
+    const id = res.session.remoteParams.resume;
+    if (!id) return undefined;
+    const pipe = [...this.#pipes].find((p) => p.resumeId === id && p.remoteId === res.session.remoteId);
+    try {
+      if (!pipe) throw new PipeClosedError("no pipe to resume");
+      pipe.resume({ stream: res.stream, session: res.session });
+      return true;
+    } catch (err) {
+      this.#o.logger.debug("a new path for a pipe we cannot resume; closing it", { remoteId: res.session.remoteId, error: (err as Error).message });
+      res.stream.destroy();
+      return false;
+    }
   }
 
   /** Wraps an authenticated session in a Pipe; `inbound` when the peer asked for it (callbacks apply). */

@@ -38,6 +38,8 @@ export enum FrameType {
   READY = 7,
   /** Several frames in one record (small messages share one AEAD seal): payload = (length:u32be frame)*. */
   BATCH = 8,
+  /** Resumption on a new path: `ack` = the last DATA seq delivered; payload = proof (docs/protocol.md). */
+  RESUME = 9,
 }
 
 export const FrameFlags = {
@@ -68,7 +70,7 @@ export function decodeFrame(plain: Buffer): Frame {
   if (plain.length < FRAME_HEADER_LENGTH) throw new FrameError(`frame too short: ${plain.length} bytes`);
   if (plain[0] !== FRAME_VERSION) throw new FrameError(`unsupported frame version ${plain[0]}`);
   const type = plain[1];
-  if (type < FrameType.DATA || type > FrameType.BATCH) throw new FrameError(`unknown frame type ${type}`);
+  if (type < FrameType.DATA || type > FrameType.RESUME) throw new FrameError(`unknown frame type ${type}`);
   return {
     type,
     flags: plain[2],

@@ -56,6 +56,10 @@ export interface HandshakeParams {
   strategy?: string;
   /** A one-time token the strategy uses to match this session to a request (reverse connect). */
   token?: string;
+  /** This side keeps sent messages until acknowledged, so the pipe can move to a new path (docs/protocol.md). */
+  resumable?: boolean;
+  /** This session is a new path for the pipe with this resume id (pipe.resumeId), not a new pipe. */
+  resume?: string;
 }
 
 export interface HandshakeOptions {
@@ -88,6 +92,10 @@ export interface HandshakeResult {
   channel: SecureChannel;
   /** Bytes that arrived after the handshake: the start of the first records. */
   leftover: Buffer;
+  /** The transcript hash both sides share: binds a later proof to exactly this session. */
+  binding: Buffer;
+  /** A key only the two peers of this session hold, for proving a new path belongs to it (resumption). */
+  resumeKey: Buffer;
 }
 
 function sha256(...parts: Uint8Array[]): Buffer {
@@ -175,6 +183,8 @@ function decodePayload(role: HandshakeRole, transcript: Buffer, payload: Buffer)
       maxMessageSize: p.maxMessageSize as number,
       strategy: typeof p.strategy === "string" ? p.strategy.slice(0, 32) : undefined,
       token: typeof p.token === "string" ? p.token.slice(0, 128) : undefined,
+      ...(p.resumable === true ? { resumable: true } : {}),
+      ...(typeof p.resume === "string" && /^[0-9a-f]{32}$/.test(p.resume) ? { resume: p.resume } : {}),
     },
   };
 }
@@ -273,7 +283,9 @@ async function runInitiator(stream: Duplex, reader: Reader, opts: HandshakeOptio
   const msg3 = Buffer.concat([header3, seal(keys.subarray(32, 64), encodePayload(opts.identity, "initiator", th2, opts.params), header3)]);
   write(stream, frameMessage(msg3));
 
-  const session = hkdf(dh, sha256(th2, msg3), "p2pnode/1 session keys", 64);
+  const binding = sha256(th2, msg3);
+  const session = hkdf(dh, binding, "p2pnode/1 session keys", 64);
+  const resumeKey = hkdf(dh, binding, "p2pnode/1 resume", 32);
   const channel = new SecureChannel(session.subarray(0, 32), session.subarray(32, 64));
   // The responder's first record is READY (accepted) or ERROR (refused).
   const len = (await reader.read(RECORD_HEADER_LENGTH)).readUInt32BE(0);
@@ -291,7 +303,7 @@ async function runInitiator(stream: Duplex, reader: Reader, opts: HandshakeOptio
     throw new HandshakeError(`the peer closed the session: ${frame.payload.subarray(1).toString()}`);
   }
   if (frame.type !== FrameType.READY) throw new HandshakeError(`expected READY after the handshake, got frame type ${frame.type}`);
-  return { remoteId: responder.id, remoteParams: responder.params, channel, leftover: Buffer.alloc(0) };
+  return { remoteId: responder.id, remoteParams: responder.params, channel, leftover: Buffer.alloc(0), binding, resumeKey };
 }
 
 async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptions, onFirstMessage: () => void): Promise<HandshakeResult> {
@@ -313,7 +325,9 @@ async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptio
   checkHeader(msg3, Msg.FINISH);
   const th2 = sha256(th1, msg2);
   const initiator = decodePayload("initiator", th2, open(keys.subarray(32, 64), msg3.subarray(2), msg3.subarray(0, 2)));
-  const session = hkdf(dh, sha256(th2, msg3), "p2pnode/1 session keys", 64);
+  const binding = sha256(th2, msg3);
+  const session = hkdf(dh, binding, "p2pnode/1 session keys", 64);
+  const resumeKey = hkdf(dh, binding, "p2pnode/1 resume", 32);
   const channel = new SecureChannel(session.subarray(32, 64), session.subarray(0, 32));
   if (opts.expectedRemoteId && initiator.id !== opts.expectedRemoteId) {
     write(stream, channel.seal([encodeFrameHeader(FrameType.ERROR, 0, 0, 0), Buffer.from([WireError.REFUSED])]));
@@ -325,5 +339,5 @@ async function runResponder(stream: Duplex, reader: Reader, opts: HandshakeOptio
   }
   if (reader.overflow) throw reader.overflow; // it streamed bytes while accept() decided
   write(stream, channel.seal([encodeFrameHeader(FrameType.READY, 0, 0, 0)]));
-  return { remoteId: initiator.id, remoteParams: initiator.params, channel, leftover: Buffer.alloc(0) };
+  return { remoteId: initiator.id, remoteParams: initiator.params, channel, leftover: Buffer.alloc(0), binding, resumeKey };
 }

@@ -20,9 +20,10 @@ const bob = Identity.generate();
 export function sessionPair(maxA = 4 * 1024 * 1024, maxB = 4 * 1024 * 1024): [HandshakeResult, HandshakeResult] {
   const k1 = randomBytes(32);
   const k2 = randomBytes(32);
+  const shared = { binding: randomBytes(32), resumeKey: randomBytes(32) }; // as a handshake gives both sides
   return [
-    { remoteId: bob.id, remoteParams: { maxMessageSize: maxB }, channel: new SecureChannel(k1, k2), leftover: Buffer.alloc(0) },
-    { remoteId: alice.id, remoteParams: { maxMessageSize: maxA }, channel: new SecureChannel(k2, k1), leftover: Buffer.alloc(0) },
+    { remoteId: bob.id, remoteParams: { maxMessageSize: maxB }, channel: new SecureChannel(k1, k2), leftover: Buffer.alloc(0), ...shared },
+    { remoteId: alice.id, remoteParams: { maxMessageSize: maxA }, channel: new SecureChannel(k2, k1), leftover: Buffer.alloc(0), ...shared },
   ];
 }
 

@@ -40,7 +40,7 @@ describe("frame header", () => {
       ["version 0", h("00 01 00 00 00000000 00000000"), /version 0/],
       ["version 2", h("02 01 00 00 00000000 00000000"), /version 2/],
       ["type 0", h("01 00 00 00 00000000 00000000"), /unknown frame type 0/],
-      ["type 9", h("01 09 00 00 00000000 00000000"), /unknown frame type 9/],
+      ["type 10", h("01 0a 00 00 00000000 00000000"), /unknown frame type 10/],
       ["type 255", h("01 ff 00 00 00000000 00000000"), /unknown frame type 255/],
       ["empty", Buffer.alloc(0), /too short: 0/],
       ["11 bytes", h("01 01 00 00 00000000 000000"), /too short: 11/],

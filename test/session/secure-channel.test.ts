@@ -184,7 +184,7 @@ describe("SecureChannel: key update before the AEAD usage limits", () => {
     const opts = { rekeyRecords: 4 };
     const chA = new SecureChannel(K1, K2, opts);
     const chB = new SecureChannel(K2, K1, opts);
-    const session = (channel: SecureChannel) => ({ remoteId: "x" as never, remoteParams: { maxMessageSize: 1 << 20 }, channel, leftover: Buffer.alloc(0) });
+    const session = (channel: SecureChannel) => ({ remoteId: "x" as never, remoteParams: { maxMessageSize: 1 << 20 }, channel, leftover: Buffer.alloc(0), binding: Buffer.alloc(32), resumeKey: Buffer.alloc(32) });
     const a = new Pipe({ stream: c, session: session(chA), role: "initiator", strategy: "test", inbound: false });
     const b = new Pipe({ stream: s, session: session(chB), role: "responder", strategy: "test", inbound: true });
     try {
