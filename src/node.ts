@@ -243,6 +243,9 @@ export class Node extends Closable<NodeEvents> {
         // The same race as connect(), but its session continues `pipe` (its handshake says `resume`).
         const deps: ConnectDeps<DialResult> = {
           ...this.#connectDeps(),
+          // Not reverse: the peer's dial-back is answered by our listener's plain handshake, which
+          // cannot name the pipe, so the peer would take it for a new pipe (next: carry the id in the request).
+          strategies: this.#strategies.filter((s) => s.name !== "reverse"),
           secure: (stream, role, expected, s, params) => this.#secure(stream, role, expected, s, { ...params, resume: pipe.resumeId }),
           adopt: (res) => res,
         };

@@ -153,9 +153,19 @@ export class RecordWriter {
         this.#waitingDrain = true; // #onDrain flushes again
         return;
       }
-      // What the peer has not acknowledged is bounded: wait for its ACKs (kick() flushes again).
+      // What the peer has not acknowledged is bounded: new messages wait for its ACKs (kick()
+      // flushes again). Our own ACKs, keepalives and messages written again must still go out,
+      // or two full buffers would wait on each other for ever; CLOSE stays behind the messages.
       const { resend, resendLimit } = this.#init;
-      if (resend && resendLimit !== undefined && resend.bytes >= resendLimit) return;
+      if (resend && resendLimit !== undefined && resend.bytes >= resendLimit) {
+        const free = (o: Outgoing) => o.type !== FrameType.CLOSE && (o.type !== FrameType.DATA || o.seq !== undefined);
+        const pass = this.#outbox.filter(free);
+        if (!pass.length) return;
+        this.#outbox = this.#outbox.filter((o) => !free(o));
+        for (const o of pass) this.#outboxBytes -= FRAME_HEADER_LENGTH + (o.payload?.length ?? 0);
+        for (const o of pass) this.#writeRecord([o]);
+        continue;
+      }
       // A BATCH record costs one more header and a length prefix per frame.
       const batch = [this.#outbox.shift()!];
       let size = FRAME_HEADER_LENGTH + (batch[0].payload?.length ?? 0);

@@ -169,3 +169,46 @@ test("hostile frames on a resumable pipe: an ack of messages never sent, or RESU
     assert.match(String(a.error?.message), what.startsWith("ack") ? /acknowledged message 999, but only 1 were sent/ : /RESUME on a path that is not new/, what);
   }
 });
+
+/** Two resumable pipes with a small resend budget (queueBytes). */
+function smallBudgetPair(queueBytes: number) {
+  const time = new FakeTime();
+  const [ta, tb] = memoryTransportPair();
+  const [sa, sb] = sessionPair();
+  sa.remoteParams.resumable = sb.remoteParams.resumable = true;
+  const opts = { resumeWindow: WINDOW, keepaliveInterval: 1000, deadPeerTimeout: 5000, queueBytes };
+  const common = { strategy: "memory", clock: time, timers: time };
+  const a = new Pipe({ ...common, transport: ta, session: sa, role: "initiator", inbound: false, options: opts });
+  const b = new Pipe({ ...common, transport: tb, session: sb, role: "responder", inbound: true, options: opts });
+  return { time, a, b, ta, tb, sa, sb };
+}
+
+test("both sides at their resend budget on a healthy path: ACKs and keepalives still go out, nothing stalls or is suspended", async () => {
+  const { time, a, b } = smallBudgetPair(4000);
+  let ga = 0;
+  let gb = 0;
+  a.on("message", () => void ga++);
+  b.on("message", () => void gb++);
+  for (let i = 0; i < 200; i++) void (a.send("x".repeat(100)).catch(() => {}), b.send("y".repeat(100)).catch(() => {}));
+  await drain(time, 20_000);
+  assert.deepEqual([ga, gb, a.state, b.state, a.suspended, b.suspended], [200, 200, "open", "open", false, false]);
+});
+
+test("a path lost with the resend budget full: after the resume the held messages go out again and everything arrives", async () => {
+  const { time, a, b, ta, tb, sa, sb } = smallBudgetPair(2000);
+  const got: string[] = [];
+  b.on("message", (m) => void got.push(m.text));
+  tb.pause(); // b reads nothing: a's messages are in flight, unacknowledged, the budget full
+  for (let i = 0; i < 30; i++) void a.send(`${"x".repeat(100)}${i}`).catch(() => {});
+  await drain(time, 5);
+  ta.destroy();
+  await drain(time, 50);
+  const [na, nb] = sessionPair();
+  const binding = randomBytes(32);
+  const [xa, xb] = memoryTransportPair();
+  a.resume({ transport: xa, session: { ...na, binding, resumeKey: sa.resumeKey } });
+  b.resume({ transport: xb, session: { ...nb, binding, resumeKey: sb.resumeKey } });
+  await drain(time, 3000);
+  assert.equal(got.length, 30);
+  assert.deepEqual(got.map((t) => Number(t.slice(100))), Array.from({ length: 30 }, (_, i) => i));
+});
