@@ -141,24 +141,17 @@ export function encode(msg: StunMessage, opts: EncodeOptions = {}): Uint8Array {
     out.fill(opts.padding ?? 0, off + 4 + p.value.length, off + 4 + pad4(p.value.length));
     off += 4 + pad4(p.value.length);
   }
-  if (opts.integrityKey) {
-    // The length field covers everything up to and including MESSAGE-INTEGRITY (§14.5).
-    dv.setUint16(2, off + 24 - HEADER_LENGTH);
-    const mac = createHmac("sha1", opts.integrityKey).update(out.subarray(0, off)).digest();
-    dv.setUint16(off, INTEGRITY_TYPE);
-    dv.setUint16(off + 2, 20);
+  // The length field covers everything up to and including the integrity attribute (§14.5, §14.6).
+  const integrity = (type: number, algorithm: "sha1" | "sha256", key: Uint8Array, size: number) => {
+    dv.setUint16(2, off + 4 + size - HEADER_LENGTH);
+    const mac = createHmac(algorithm, key).update(out.subarray(0, off)).digest();
+    dv.setUint16(off, type);
+    dv.setUint16(off + 2, size);
     out.set(mac, off + 4);
-    off += 24;
-  }
-  if (opts.integritySha256Key) {
-    // Same rule as MESSAGE-INTEGRITY: the length counts up to the end of this attribute (§14.6).
-    dv.setUint16(2, off + 36 - HEADER_LENGTH);
-    const mac = createHmac("sha256", opts.integritySha256Key).update(out.subarray(0, off)).digest();
-    dv.setUint16(off, INTEGRITY_SHA256_TYPE);
-    dv.setUint16(off + 2, 32);
-    out.set(mac, off + 4);
-    off += 36;
-  }
+    off += 4 + size;
+  };
+  if (opts.integrityKey) integrity(INTEGRITY_TYPE, "sha1", opts.integrityKey, 20);
+  if (opts.integritySha256Key) integrity(INTEGRITY_SHA256_TYPE, "sha256", opts.integritySha256Key, 32);
   if (opts.fingerprint) {
     dv.setUint16(2, off + 8 - HEADER_LENGTH);
     const crc = (crc32(out.subarray(0, off)) ^ FINGERPRINT_XOR) >>> 0;

@@ -51,7 +51,12 @@ if (mode === "listen") {
         for await (const _ of pipe) void _;
       })().catch(() => {});
       const sending = (async () => {
-        while (!broken) await pipe.send(chunk);
+        // "mid": 1 MiB is through, the transfer is well under way (the test kills the relay then).
+        let sent = 0;
+        while (!broken) {
+          await pipe.send(chunk);
+          if (++sent === 16) out({ event: "mid" });
+        }
       })().catch(() => {});
       const err = await pipe.closed;
       const t = performance.now();

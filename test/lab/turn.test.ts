@@ -175,7 +175,7 @@ describe("TURN in the NAT lab", { skip: skip ?? false }, () => {
     try {
       const proc = lab.spawn("a1", process.execPath, ["--import", "tsx", NODE, "connect", stun(), broker, l.addr, `turn:${turn.host}:${turn.port}`, "udp", "1"], { env: { ...env(), P2PNODE_UNTIL_BROKEN: "1" } });
       await proc.waitForLine(/"event":"streaming"/, 30_000);
-      await new Promise((r) => setTimeout(r, 1000));
+      await proc.waitForLine(/"event":"mid"/, 30_000);
       const killedAt = performance.now();
       await turn.proc.kill();
       const line = await proc.waitForLine(/"event":"broken"/, 5000 + 10_000);

@@ -257,7 +257,9 @@ describe("embedded server: RFC 3489 requests and RESPONSE-PORT over UDP (127.0.0
     try {
       const limited = server.stats.udpRateLimited;
       for (let i = 0; i < 60; i++) await p.send(legacy(0x0001, [changeRequest(0)]), P1);
-      await new Promise((r) => setTimeout(r, 200));
+      // The datagrams reach the server in their own time: wait for the count to move (bounded).
+      for (let i = 0; i < 500 && server.stats.udpRateLimited === limited; i++) await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 100 && server.stats.udpRateLimited === limited; i++) await new Promise((r) => setTimeout(r, 10));
       assert.ok(server.stats.udpRateLimited - limited > 0, "some were dropped");
     } finally {
       await p.close();
