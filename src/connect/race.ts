@@ -40,7 +40,6 @@ export interface RaceOptions<T> {
   timeout: number;
   clock: Clock;
   timers: Timers;
-  onStart?(entry: RaceEntry<T>, why: "first" | "previous-failed" | "stagger" | "exclusive-free"): void;
   onFail?(entry: RaceEntry<T>, err: Error): void;
   /** An attempt still running when the race ended (a winner, the caller's abort, a fatal error). */
   onCancel?(entry: RaceEntry<T>, why: string): void;
@@ -94,7 +93,7 @@ export function race<T>(entries: ReadonlyArray<RaceEntry<T>>, o: RaceOptions<T>)
 
     const exclusiveRunning = () => [...running.keys()].some((i) => entries[i].exclusive);
 
-    const startNext = (why: "first" | "previous-failed" | "stagger" | "exclusive-free") => {
+    const startNext = () => {
       if (settled || next >= entries.length) return;
       const e = entries[next];
       if (exclusiveRunning() || (e.exclusive && running.size > 0)) return; // started when the way is clear
@@ -108,9 +107,8 @@ export function race<T>(entries: ReadonlyArray<RaceEntry<T>>, o: RaceOptions<T>)
       const slot: { ctl: AbortController; stagger?: TimerHandle } = { ctl };
       running.set(i, slot);
       records[i] = { name: e.name, outcome: "failed", startMs: ms() };
-      o.onStart?.(e, why);
       // Not for an exclusive attempt: nothing may overlap it, so the next waits for its end.
-      if (!e.exclusive && Number.isFinite(e.expectMs)) slot.stagger = o.timers.setTimeout(() => startNext("stagger"), Math.max(0, e.expectMs));
+      if (!e.exclusive && Number.isFinite(e.expectMs)) slot.stagger = o.timers.setTimeout(() => startNext(), Math.max(0, e.expectMs));
       let p: Promise<T>;
       try {
         p = e.run(d.signal, budget);
@@ -137,7 +135,7 @@ export function race<T>(entries: ReadonlyArray<RaceEntry<T>>, o: RaceOptions<T>)
           o.onFail?.(e, records[i].error!);
           if (o.isFatal?.(err)) return finish(() => reject(err), `${e.name} failed for good`);
           if (next >= entries.length && running.size === 0) return finish(() => reject(new RaceLost(records)));
-          startNext(e.exclusive ? "exclusive-free" : "previous-failed");
+          startNext();
         },
       );
     };
@@ -145,6 +143,6 @@ export function race<T>(entries: ReadonlyArray<RaceEntry<T>>, o: RaceOptions<T>)
     if (o.signal.aborted) return onAbort();
     o.signal.addEventListener("abort", onAbort, { once: true });
     if (entries.length === 0) return finish(() => reject(new RaceLost(records)));
-    startNext("first");
+    startNext();
   });
 }
