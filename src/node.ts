@@ -193,7 +193,7 @@ export class Node extends Closable<NodeEvents> {
   /** A session the peer asked for (inbound TCP, or a responder's dial): our callbacks apply, whoever dialled TCP. */
   #adoptInbound(res: DialResult, strategy: string): void {
     if (this.closed) return void res.stream.destroy();
-    if (this.#pipes.resumeWith(res) !== undefined) return; // a new path for a pipe we have, not a new pipe
+    if (this.#pipes.resumeWith(res, strategy) !== undefined) return; // a new path for a pipe we have, not a new pipe
     const pipe = this.#pipes.adopt(res, strategy, true);
     this.logger.debug("inbound pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy });
     this.emit("pipe", pipe);

@@ -1,7 +1,7 @@
 /**
  * The close handshake (docs/protocol.md#liveness-and-closing) and the pipe's
- * state. Each side sends CLOSE after everything it queued, then FIN; a pipe
- * is closed once both sides said CLOSE and every received message was handed
+ * state. Each side sends CLOSE after everything it queued, and FIN once both
+ * sides said CLOSE; a pipe is closed once both sides said CLOSE and every received message was handed
  * on (callbacks may still reply to the messages before the peer's CLOSE).
  * close() gives the peer closeTimeout to finish; after a clean finish the
  * transport gets LINGER_MS to flush our FIN before it is cut.
@@ -40,6 +40,14 @@ export class Closing {
   #closeTimer?: TimerHandle;
   #lingerTimer?: TimerHandle;
   readonly #init: ClosingInit;
+  #onReleased!: () => void;
+  /**
+   * Resolves once the transport is let go: at once after a failure; after a
+   * clean finish, once our FIN was flushed (acknowledged, for a reliable-UDP
+   * stream) or LINGER_MS passed. close() waits for it, so a process that exits
+   * after close() does not take its last bytes with it.
+   */
+  readonly released = new Promise<void>((r) => (this.#onReleased = r));
 
   constructor(init: ClosingInit) {
     this.#init = init;
@@ -53,10 +61,12 @@ export class Closing {
   async begin(): Promise<void> {
     if (this.#state !== "open") return;
     this.#state = "closing";
-    const { closeTimeout, timers, writer, transport } = this.#init;
+    const { closeTimeout, timers, writer } = this.#init;
     this.#closeTimer = timers.setTimeout(() => this.#init.destroy(new TimeoutError(`the peer did not finish closing within ${closeTimeout} ms`)), closeTimeout);
     unref(this.#closeTimer);
-    await writer.enqueue(FrameType.CLOSE, 0).then(() => transport.end(), () => {});
+    // No FIN yet: it goes once both sides said CLOSE (releaseTransport). A relay that does not
+    // half-close (coturn's TCP relay) would otherwise cut the peer off before its CLOSE came back.
+    await writer.enqueue(FrameType.CLOSE, 0).catch(() => {});
     this.#maybeFinish();
   }
 
@@ -85,14 +95,15 @@ export class Closing {
   /** Frees the transport: cut at once on failure; after a clean finish, once our FIN was flushed. */
   releaseTransport(err: Error | undefined): void {
     const { transport: t, timers } = this.#init;
-    if (err) return t.destroy();
-    if (t.destroyed) return;
-    this.#lingerTimer = timers.setTimeout(() => t.destroy(), LINGER_MS);
-    unref(this.#lingerTimer);
-    t.end(() => {
+    const cut = () => {
       timers.clearTimeout(this.#lingerTimer);
       t.destroy();
-    });
+      this.#onReleased();
+    };
+    if (err || t.destroyed) return cut();
+    this.#lingerTimer = timers.setTimeout(cut, LINGER_MS);
+    unref(this.#lingerTimer);
+    t.end(cut);
   }
 
   /** The transport's 'end': a FIN without a CLOSE frame first means the peer vanished mid-stream. */

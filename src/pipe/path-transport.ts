@@ -40,9 +40,15 @@ export class PathTransport implements ByteTransport {
     return this.#inner;
   }
 
-  /** Takes `inner` as the path; `ready` false keeps the writer waiting until markReady(). */
-  attach(inner: ByteTransport, ready: boolean): void {
+  /**
+   * Takes `inner` as the path; `ready` false keeps the writer waiting until
+   * markReady(). Returns the path it replaces, no longer read or written, for
+   * the caller to retire() once the new one is proven.
+   */
+  attach(inner: ByteTransport, ready: boolean): ByteTransport | undefined {
+    const old = this.#inner;
     this.#release();
+    old?.on("error", () => {});
     this.#inner = inner;
     this.#ready = ready;
     const on = <K extends keyof TransportEvents>(ev: K, fn: (...a: TransportEvents[K]) => void) => {
@@ -55,7 +61,7 @@ export class PathTransport implements ByteTransport {
       if (inner !== this.#inner) return;
       if (this.#init.resumable()) {
         this.#release();
-        inner.destroy();
+        retire(inner);
         this.#init.onLost(err ?? new PipeClosedError(ev === "end" ? "the path ended without a graceful close" : "the path closed"));
         return;
       }
@@ -66,6 +72,7 @@ export class PathTransport implements ByteTransport {
     on("error", lost("error"));
     on("close", lost("close"));
     if (this.#paused) inner.pause();
+    return old;
   }
 
   /** The new path finished its RESUME exchange: writes flow again. */
@@ -83,7 +90,7 @@ export class PathTransport implements ByteTransport {
     const inner = this.#inner;
     if (!inner) return;
     this.#release();
-    inner.destroy();
+    retire(inner);
     this.#init.onLost(err);
   }
 
@@ -117,10 +124,8 @@ export class PathTransport implements ByteTransport {
     this.#destroyed = true;
     const inner = this.#inner;
     this.#release();
-    if (inner && !inner.destroyed) {
-      // Its own 'close' is no longer ours to forward: say it once, after it is cut.
-      inner.destroy(err);
-    }
+    // Its own 'error' and 'close' are no longer ours to forward: we say them once, after it is cut.
+    if (inner) retire(inner); // also when already destroyed: its error may still be on its way (nextTick)
     queueMicrotask(() => {
       if (err) this.#events.emit("error", err);
       this.#events.emit("close");
@@ -162,4 +167,10 @@ export class PathTransport implements ByteTransport {
     this.#events.off(event, listener as (...a: unknown[]) => void);
     return this;
   }
+}
+
+/** Cuts a path that is no longer ours: whatever it says as it dies (a reset, a late error) goes nowhere. */
+export function retire(t: ByteTransport): void {
+  t.on("error", () => {});
+  t.destroy();
 }

@@ -33,13 +33,13 @@ import { Liveness } from "./liveness.ts";
 import { encodeOutgoing, Message, type MessageFilter } from "./message.ts";
 import type { TakeOptions } from "./message-queue.ts";
 import { resolvePipeOptions, type PipeOptions } from "./options.ts";
-import type { PipeEvents, PipeInit, PipeRole, PipeStats, RelayPath } from "./types.ts";
+import type { NextPath, PathInfo, PipeEvents, PipeInit, PipeRole, PipeStats, RelayPath } from "./types.ts";
 import { RecordWriter } from "./record-writer.ts";
 import type { Subscription, SubscriptionOwner } from "./subscription.ts";
 import { socketTransport, type ByteTransport } from "./transport.ts";
 
 export { PIPE_DEFAULTS, resolvePipeOptions, type PipeOptions } from "./options.ts";
-export type { Dispatcher, MessageHandler, PipeEvents, PipeInit, PipeRole, PipeStats, RelayPath } from "./types.ts";
+export type { Dispatcher, MessageHandler, NextPath, PipeEvents, PipeInit, PipeRole, PipeStats, RelayPath } from "./types.ts";
 export { Subscription } from "./subscription.ts";
 export type { ByteTransport } from "./transport.ts";
 
@@ -49,15 +49,8 @@ export type { ByteTransport } from "./transport.ts";
  */
 export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner {
   readonly remoteId: NodeId;
-  readonly strategy: string;
   readonly role: PipeRole;
   readonly inbound: boolean;
-  readonly remoteAddress?: string;
-  readonly remotePort?: number;
-  /** Set when a TURN relay carries this pipe: the relay and its transport. */
-  readonly relay?: RelayPath;
-  /** On the side that called connect(): every strategy considered, with its outcome and times. Empty on inbound pipes. */
-  readonly trace: readonly ConnectAttempt[];
   readonly options: PipeOptions;
   /** Resolves when the pipe has fully closed (never rejects). */
   readonly closed: Promise<Error | undefined>;
@@ -76,6 +69,8 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
   readonly #log: Logger;
   readonly #closing: Closing;
   #error?: Error;
+  /** The current path's particulars (a resumable pipe can move: see resume()). */
+  #path: PathInfo;
   #resolveClosed!: (e: Error | undefined) => void;
 
   constructor(init: PipeInit) {
@@ -99,13 +94,9 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
     const clock = init.clock ?? systemClock;
     this.#timers = init.timers ?? systemTimers;
     this.remoteId = init.session.remoteId;
-    this.strategy = init.strategy;
     this.role = init.role;
     this.inbound = init.inbound;
-    this.remoteAddress = init.remoteAddress;
-    this.remotePort = init.remotePort;
-    this.relay = init.relay;
-    this.trace = Object.freeze([...(init.trace ?? [])]);
+    this.#path = { strategy: init.strategy, remoteAddress: init.remoteAddress, remotePort: init.remotePort, relay: init.relay, trace: Object.freeze([...(init.trace ?? [])]) };
     this.#log = (init.logger ?? silentLogger).child("pipe");
     this.#sendLimit = Math.min(o.maxMessageSize, init.session.remoteParams.maxMessageSize);
     this.closed = new Promise((r) => (this.#resolveClosed = r));
@@ -164,6 +155,29 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
     this.#t.on("error", this.#onError);
     this.#t.on("close", this.#closing.onTransportClose);
     if (init.session.leftover.length) this.#onData(init.session.leftover);
+  }
+
+  /** The strategy that made the current path ("direct", "punch", "turn", …); changes when the pipe moves. */
+  get strategy(): string {
+    return this.#path.strategy;
+  }
+  get remoteAddress(): string | undefined {
+    return this.#path.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.#path.remotePort;
+  }
+  /** Set when a TURN relay carries the current path: the relay and its transport. */
+  get relay(): RelayPath | undefined {
+    return this.#path.relay;
+  }
+  /**
+   * On the side that called connect(): every strategy considered, with its
+   * outcome and times, then the attempts of every move to a new path. Empty on
+   * inbound pipes.
+   */
+  get trace(): readonly ConnectAttempt[] {
+    return this.#path.trace;
   }
 
   get stats(): Readonly<PipeStats> {
@@ -296,16 +310,26 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
    * same peer over `transport`. Both sides call it (the one that dialled and the
    * one that accepted); each proves the session and says what it delivered, and
    * each writes again what the other lacks, so no message is lost or doubled.
-   * Throws unless the pipe is resumable and open.
+   * Throws unless the pipe is resumable and open. `strategy`, `relay`, the
+   * remote endpoint and `trace` (attempts appended) describe the new path; the
+   * 'path' event that says "resumed" names the old and the new strategy.
    */
-  resume(next: { transport?: ByteTransport; stream?: Duplex; session: HandshakeResult }): void {
+  resume(next: NextPath): void {
     const r = this.#resumption;
     if (!r) throw new InvalidArgumentError("this pipe is not resumable (both sides need resumeWindow > 0)");
     if (this.#closing.state !== "open") throw this.#closedError();
     if (next.session.remoteId !== this.remoteId) throw new PeerIdentityError(`a new path from ${next.session.remoteId} cannot continue a pipe with ${this.remoteId}`);
     const t = next.transport ?? socketTransport(next.stream!);
     this.#reader = new FrameReader(next.session.channel, this.options.maxMessageSize);
-    r.attach(t, next.session, this.#writer);
+    const from = this.#path.strategy;
+    this.#path = {
+      strategy: next.strategy ?? from,
+      remoteAddress: next.remoteAddress,
+      remotePort: next.remotePort,
+      relay: next.relay,
+      trace: Object.freeze([...this.#path.trace, ...(next.trace ?? [])]),
+    };
+    r.attach(t, next.session, this.#writer, { from, to: this.#path.strategy, why: next.why ?? (r.suspended ? "lost" : "better") });
     this.#liveness.heard();
     if (next.session.leftover.length) this.#onData(next.session.leftover);
   }
@@ -332,9 +356,12 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
   async #gracefulClose(): Promise<void> {
     await this.#closing.begin();
     await this.closed;
+    await this.#closing.released;
   }
 
   async #forcedClose(err?: Error): Promise<void> {
+    // A resumable peer would otherwise take the cut for a lost path and wait out its window.
+    if (this.#resumption && !this.#resumption.suspended) this.#sendError(WireError.SHUTDOWN, "the pipe was destroyed");
     this.#closing.finish(err ?? new PipeClosedError("the pipe was destroyed"));
     await this.closed;
   }

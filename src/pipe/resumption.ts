@@ -13,7 +13,7 @@ import { FrameError, PipeClosedError } from "../errors.ts";
 import { FrameType, type Frame } from "../session/frame.ts";
 import type { HandshakeResult } from "../session/handshake.ts";
 import type { TimerHandle, Timers } from "../util/clock.ts";
-import { PathTransport } from "./path-transport.ts";
+import { PathTransport, retire } from "./path-transport.ts";
 import type { RecordWriter } from "./record-writer.ts";
 import { ResendBuffer } from "./resend.ts";
 import type { ByteTransport } from "./transport.ts";
@@ -24,7 +24,19 @@ const ACK_EVERY_BYTES = 256 * 1024;
 /** …or this long after the first unacknowledged one (a sender waiting at its limit needs it). */
 const ACK_DELAY_MS = 20;
 
-export type PathEvent = { state: "lost"; error: Error } | { state: "resumed"; resent: number };
+/** How a pipe moved: from the strategy of the old path to that of the new, because the old was lost or the new is better. */
+export interface PathMove {
+  from: string;
+  to: string;
+  why: "lost" | "better";
+}
+
+/**
+ * A resumable pipe's path: "lost" (sends wait; said again if a new path dies
+ * before it is proven), "resumed" on a new path (`resent`: messages written
+ * again because the peer lacked them).
+ */
+export type PathEvent = { state: "lost"; error: Error } | ({ state: "resumed"; resent: number } & PathMove);
 
 export interface ResumptionInit {
   first: ByteTransport;
@@ -52,8 +64,15 @@ export class Resumption {
   #sinceAckBytes = 0;
   #ackTimer?: TimerHandle;
   #windowTimer?: TimerHandle;
-  /** The binding of the new path whose RESUME we wait for. */
+  /** The binding of the new path whose RESUME we wait for, and what the move is. */
   #awaiting?: Buffer;
+  #move?: PathMove;
+  /**
+   * The path a move replaces, kept (unread) until the new one is proven: the
+   * peer may still be about to take the new path, and cutting the old one
+   * first would look to it like a loss.
+   */
+  #old?: ByteTransport;
 
   constructor(init: ResumptionInit) {
     this.#init = init;
@@ -99,11 +118,16 @@ export class Resumption {
   }
 
   /** Takes `session` over `transport` as the new path; the peer must answer with its RESUME. */
-  attach(transport: ByteTransport, session: HandshakeResult, writer: RecordWriter): void {
-    const old = this.path.current;
-    this.path.attach(transport, false);
-    old?.destroy(); // a live path replaced by a better one: cut, its unacked messages go again
+  attach(transport: ByteTransport, session: HandshakeResult, writer: RecordWriter, move: PathMove): void {
+    const old = this.path.attach(transport, false);
+    if (old) {
+      if (this.#old) retire(this.#old);
+      this.#old = old;
+    }
     this.#awaiting = session.binding;
+    this.#move = move;
+    // A new path that never proves itself must not hold the pipe forever: the window bounds it.
+    this.#startWindow(new PipeClosedError("the new path did not prove the session"));
     writer.setChannel(session.channel);
     writer.writeNow(FrameType.RESUME, this.#proof(this.#init.role, session.binding));
   }
@@ -114,6 +138,12 @@ export class Resumption {
     this.#init.timers.clearTimeout(this.#windowTimer);
     this.#ackTimer = this.#windowTimer = undefined;
     this.resend.clear();
+    this.#retireOld();
+  }
+
+  #retireOld(): void {
+    if (this.#old) retire(this.#old);
+    this.#old = undefined;
   }
 
   #sendAck(): void {
@@ -125,12 +155,19 @@ export class Resumption {
 
   #lost(err: Error): void {
     this.#awaiting = undefined;
+    this.#retireOld();
+    this.#startWindow(err);
+    // Said on every loss, also of a new path not yet proven: whoever finds paths tries again.
+    this.#init.onPath({ state: "lost", error: err });
+  }
+
+  /** Starts the resume window unless it runs: at its end without a proven path, the pipe fails. */
+  #startWindow(err: Error): void {
     if (this.#windowTimer) return;
     this.#windowTimer = this.#init.timers.setTimeout(() => {
       this.#windowTimer = undefined;
       this.#init.onExpired(new PipeClosedError(`the path was lost (${err.message}) and no new one came within ${this.#init.window} ms`, { cause: err }));
     }, this.#init.window);
-    this.#init.onPath({ state: "lost", error: err });
   }
 
   #resumed(frame: Frame): void {
@@ -141,13 +178,16 @@ export class Resumption {
     }
     this.#checkAck(frame.ack);
     this.#awaiting = undefined;
+    this.#retireOld();
     this.#init.timers.clearTimeout(this.#windowTimer);
     this.#windowTimer = undefined;
     this.resend.ack(frame.ack);
     const again = this.resend.after(frame.ack);
     this.#writer?.requeue(again);
     this.path.markReady();
-    this.#init.onPath({ state: "resumed", resent: again.length });
+    const move = this.#move ?? { from: "?", to: "?", why: "lost" as const };
+    this.#move = undefined;
+    this.#init.onPath({ state: "resumed", resent: again.length, ...move });
   }
 
   /** An acknowledgement of messages never sent would make us drop ones the peer lacks. */

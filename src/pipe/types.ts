@@ -68,3 +68,28 @@ export interface PipeStats {
   messagesSent: number;
   messagesReceived: number;
 }
+
+/** The current path's particulars (pipe.strategy, .relay, .trace, the remote endpoint). */
+export interface PathInfo {
+  strategy: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  relay?: RelayPath;
+  trace: readonly ConnectAttempt[];
+}
+
+/** A new path for a resumable pipe (resume()): a fresh session with the same peer, and how it was made. */
+export interface NextPath {
+  transport?: ByteTransport;
+  stream?: Duplex;
+  session: HandshakeResult;
+  /** The strategy that made it. @default the pipe's current one */
+  strategy?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  relay?: RelayPath;
+  /** The connect attempts that found it (appended to pipe.trace). */
+  trace?: readonly ConnectAttempt[];
+  /** Why the pipe moves: its path was lost, or this one is better. @default "lost" while suspended, else "better" */
+  why?: "lost" | "better";
+}

@@ -48,13 +48,13 @@ export class PipeSet {
    * that pipe as its new path. true: resumed; false: no such pipe (or it
    * refused), the stream is closed; undefined: an ordinary new session.
    */
-  resumeWith(res: DialResult): boolean | undefined {
+  resumeWith(res: DialResult, strategy: string): boolean | undefined {
     const id = res.session.remoteParams.resume;
     if (!id) return undefined;
     const pipe = [...this.#pipes].find((p) => p.resumeId === id && p.remoteId === res.session.remoteId);
     try {
       if (!pipe) throw new PipeClosedError("no pipe to resume");
-      pipe.resume({ stream: res.stream, session: res.session });
+      pipe.resume({ stream: res.stream, session: res.session, strategy, remoteAddress: res.remoteAddress, remotePort: res.remotePort, relay: res.relay });
       return true;
     } catch (err) {
       this.#o.logger.debug("a new path for a pipe we cannot resume; closing it", { remoteId: res.session.remoteId, error: (err as Error).message });

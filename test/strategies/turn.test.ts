@@ -59,6 +59,10 @@ for (const [relay, urls] of [["tcp", () => `turn:127.0.0.1:${coturn.port}?transp
       await pipe.send(big);
       assert.equal((await pipe.recv({ timeout: 20_000 })).text, sha(big));
       await pipe.close();
+      // Both ends close cleanly: no FIN before the peer's CLOSE (coturn's TCP relay cuts both legs
+      // on the first FIN), and close() waits until the last frames are through.
+      assert.equal(await pipe.closed, undefined);
+      assert.equal(await (await inbound).closed, undefined);
     });
   });
 }
