@@ -203,7 +203,8 @@ test("a peer that freezes without a FIN: recv() and send() fail with PeerTimeout
       child.stdout.once("data", (d) => resolve(String(d)));
       child.once("exit", () => reject(new Error("peer exited")));
     });
-    const client = await loopbackNode({ pipe: { keepaliveInterval: 100, deadPeerTimeout: 800 } });
+    // Not resumable: a resumable pipe would take the silence for a lost path and wait out its window.
+    const client = await loopbackNode({ pipe: { keepaliveInterval: 100, deadPeerTimeout: 800, resumeWindow: 0 } });
     const pipe = await client.connect(JSON.parse(line).addr);
     await pipe.send("alive?");
     assert.equal((await pipe.recv({ timeout: 5000 })).text, "alive?");

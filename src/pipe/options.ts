@@ -24,7 +24,7 @@ export interface PipeOptions {
    * Resumable pipes (both sides say so in the handshake): how long a pipe whose path
    * died waits for a new one (resume()) before it fails; sends wait meanwhile. Sent
    * messages are kept until the peer acknowledges them (at most queueBytes). 0 = not
-   * resumable: a dead path ends the pipe. @default 0
+   * resumable: a dead path ends the pipe. @default 30000
    */
   resumeWindow: number;
 }
@@ -37,7 +37,7 @@ export const PIPE_DEFAULTS: Readonly<PipeOptions> = Object.freeze({
   recvTimeout: 30_000,
   queueMessages: 1024,
   queueBytes: 16 * 1024 * 1024,
-  resumeWindow: 0,
+  resumeWindow: 30_000,
 });
 
 /** Fills in the defaults and validates every option (InvalidArgumentError naming it). */

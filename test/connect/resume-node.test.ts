@@ -69,7 +69,7 @@ test("the TCP connection under a resumable pipe dies mid-transfer: a new one car
 });
 
 test("a node that is not resumable keeps the old behaviour: the pipe ends when its connection dies", async () => {
-  const b = await loopbackNode();
+  const b = await loopbackNode({ pipe: { resumeWindow: 0 } });
   const a = await loopbackNode({ pipe: { resumeWindow: 10_000 } }); // only one side: not resumable
   const relay = await cuttableRelay(b.port);
   const addr = encodeAddress(b.identity, { ...b.address, seq: b.address.seq + 1, interfaces: b.address.interfaces.map((i) => ({ ...i, port: relay.port })) });
