@@ -12,7 +12,7 @@ import type net from "node:net";
 import type { Duplex } from "node:stream";
 import { connectToPeer, type ConnectDeps } from "./connect/orchestrator.ts";
 import { fetchAddress } from "./connect/fetch-address.ts";
-import { keepPath, type KeepPathDeps } from "./connect/keep-path.ts";
+import { keepPath, type KeepPathDeps, type PathFound } from "./connect/keep-path.ts";
 import { PeerMemory } from "./connect/peers.ts";
 import { InvalidArgumentError, NodeClosedError } from "./errors.ts";
 import type { NodeAddress } from "./identity/address.ts";
@@ -208,14 +208,26 @@ export class Node extends Closable<NodeEvents> {
    */
   connect(addr: string | NodeAddress, opts: ConnectOptions = {}): Promise<Pipe> {
     if (this.closed) return Promise.reject(new NodeClosedError("the node is closed"));
-    const call = connectToPeer(this.#connectDeps(), addr, opts);
+    const call = connectToPeer(this.#connectDeps(opts), addr, opts);
     const settled = call.catch(() => {});
     this.#connecting.add(settled);
     void settled.then(() => this.#connecting.delete(settled));
     return call;
   }
 
-  #connectDeps(): ConnectDeps<Pipe> {
+  #connectDeps(opts: ConnectOptions): ConnectDeps<Pipe> {
+    return {
+      ...this.#connectBase(),
+      adopt: (res, strategy, trace) => {
+        const pipe = this.#pipes.adopt(res, strategy, false, trace);
+        // A relayed pipe looks for a better path unless the caller chose the strategies (and not `upgrade`).
+        if (pipe.resumeId) keepPath(pipe, this.#keepPathDeps(pipe, opts.strategies), { upgrade: opts.upgrade ?? !opts.strategies });
+        return pipe;
+      },
+    };
+  }
+
+  #connectBase(): Omit<ConnectDeps<never>, "adopt"> {
     return {
       ...this.#o,
       identity: this.identity,
@@ -226,30 +238,34 @@ export class Node extends Closable<NodeEvents> {
       peers: this.#peers,
       secure: (stream, role, expected, signal, params) => this.#secure(stream, role, expected, signal, params),
       expectInbound: (peer, token, w) => this.#waiters.expect(peer, token, w),
-      adopt: (res, strategy, trace) => {
-        const pipe = this.#pipes.adopt(res, strategy, false, trace);
-        if (pipe.resumeId) pipe.on("path", (e) => e.state === "lost" && void keepPath(pipe, this.#resumeDeps(pipe)));
-        return pipe;
-      },
     };
   }
 
-  /** What the connecting side of a resumable pipe needs to find it a new path (src/connect/keep-path.ts). */
-  #resumeDeps(pipe: Pipe): KeepPathDeps {
+  /**
+   * What the connecting side of a resumable pipe needs to find it a new path
+   * (src/connect/keep-path.ts): the same race as connect() (the caller's
+   * strategies, if it chose some), its sessions naming the pipe. Never
+   * reverse: the peer's dial-back is answered by our listener's plain
+   * handshake, which cannot name the pipe (next: carry the id in the request).
+   */
+  #keepPathDeps(pipe: Pipe, chosen?: readonly string[]): KeepPathDeps {
+    const usable = (better: boolean) =>
+      this.#strategies.filter((s) => s.name !== "reverse" && (better ? s.name !== "turn" : !chosen || chosen.includes(s.name)));
     return {
-      connect: (signal) => {
+      connect: (signal, better) => {
         const addr = this.#peers.known(pipe.remoteId);
         if (!addr) return Promise.reject(new InvalidArgumentError("no known address for the peer"));
-        // The same race as connect(), but its session continues `pipe` (its handshake says `resume`).
-        const deps: ConnectDeps<DialResult> = {
-          ...this.#connectDeps(),
-          // Not reverse: the peer's dial-back is answered by our listener's plain handshake, which
-          // cannot name the pipe, so the peer would take it for a new pipe (next: carry the id in the request).
-          strategies: this.#strategies.filter((s) => s.name !== "reverse"),
+        const deps: ConnectDeps<PathFound> = {
+          ...this.#connectBase(),
+          strategies: usable(better),
           secure: (stream, role, expected, s, params) => this.#secure(stream, role, expected, s, { ...params, resume: pipe.resumeId }),
-          adopt: (res) => res,
+          adopt: (res, strategy, trace) => ({ res, strategy, trace }),
         };
         return connectToPeer(deps, addr, { signal });
+      },
+      mayUpgrade: () => {
+        const addr = this.#peers.known(pipe.remoteId);
+        return !!addr && usable(true).some((s) => s.applies(this.address, addr).verdict !== "no");
       },
       closed: () => this.closed,
       logger: this.logger,

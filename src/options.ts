@@ -114,6 +114,13 @@ export interface ConnectOptions {
   strategies?: StrategyName[];
   /** Progress events (src/connect/progress.ts): strategy start/skip/fail, dial attempts, punch steps. */
   onProgress?: ProgressListener;
+  /**
+   * A resumable pipe that a relay carries keeps trying the strategies better
+   * than the relay in the background and moves to the first that connects
+   * (a 'path' event says so; pipe.strategy follows). @default true unless
+   * `strategies` is given
+   */
+  upgrade?: boolean;
 }
 
 /** Every default of NodeOptions that is a plain value. */
