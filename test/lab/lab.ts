@@ -108,6 +108,8 @@ export class Lab {
   #coturn: Promise<Coturn> | null = null;
   #mosquitto: Promise<Mosquitto> | null = null;
   readonly #upnp = new Map<SiteName, Promise<Miniupnpd>>();
+  /** LAN hosts moved to another address of their LAN (moveHost). */
+  readonly #moved = new Map<string, string>();
   #down = false;
 
   private constructor(dir: string) {
@@ -296,14 +298,34 @@ export class Lab {
     }
     const kind = this.natOf(site);
     const a = SITES[site].hosts[host];
-    return kind === "open" || kind === "firewall" ? a.pub : a.lan;
+    return kind === "open" || kind === "firewall" ? a.pub : this.lanIp(host);
   }
 
-  /** LAN address of a site host. */
+  /** LAN address of a site host (the one moveHost gave it, if any). */
   lanIp(host: string): string {
     const site = LAN_HOSTS[host];
     if (!site) throw new Error(`${host} is not a LAN host`);
-    return SITES[site].hosts[host].lan;
+    return this.#moved.get(host) ?? SITES[site].hosts[host].lan;
+  }
+
+  /**
+   * Moves a LAN host to another address of its LAN, as a new DHCP lease would:
+   * the old address is removed (connections from it die), the new one added and
+   * the default route put back. Without `lan`, back to the plan's address.
+   */
+  async moveHost(host: string, lan?: string): Promise<void> {
+    const site = LAN_HOSTS[host];
+    if (!site) throw new Error(`${host} is not a LAN host`);
+    const plan = SITES[site];
+    const from = this.lanIp(host);
+    const to = lan ?? plan.hosts[host].lan;
+    if (to === from) return;
+    const len = plan.lanNet.split("/")[1];
+    const kind = this.natOf(site);
+    const src = kind === "open" || kind === "firewall" ? ` src ${plan.hosts[host].pub}` : "";
+    await run("ip", ["netns", "exec", this.#check(host), "sh", "-ec", `ip addr del ${from}/${len} dev eth0\nip addr add ${to}/${len} dev eth0\nip route replace default via ${plan.lanGw}${src}`]);
+    if (to === plan.hosts[host].lan) this.#moved.delete(host);
+    else this.#moved.set(host, to);
   }
 
   /** A site's public address on the wan (its edge router's wan0). */
