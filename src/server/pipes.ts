@@ -24,6 +24,13 @@ export interface PipeSetOptions {
 export class PipeSet {
   readonly #o: PipeSetOptions;
   readonly #pipes = new Set<Pipe>();
+  /**
+   * Pipes that ended but may still be flushing their last frames (close()
+   * resolves once the transport let go, at most the pipe's linger): the
+   * node's close() waits for them, so a process that exits right after it
+   * does not drop a CLOSE still in a reliable-UDP send queue.
+   */
+  readonly #releasing = new Set<Promise<void>>();
   readonly #handlers: MessageHandler[] = [];
 
   constructor(o: PipeSetOptions) {
@@ -84,13 +91,18 @@ export class PipeSet {
     });
     this.#pipes.add(pipe);
     o.onPipe?.(res.session.remoteId, res.remoteAddress);
-    void pipe.closed.then(() => this.#pipes.delete(pipe));
+    void pipe.closed.then(() => {
+      this.#pipes.delete(pipe);
+      const released = pipe.close();
+      this.#releasing.add(released);
+      void released.then(() => this.#releasing.delete(released));
+    });
     return pipe;
   }
 
   /** Closes every pipe gracefully (each bounded by its closeTimeout). */
   async closeAll(): Promise<void> {
-    await Promise.all([...this.#pipes].map((p) => p.close()));
+    await Promise.all([...[...this.#pipes].map((p) => p.close()), ...this.#releasing]);
   }
 
   #dispatch: MessageHandler = async (msg, pipe) => {
