@@ -24,6 +24,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { startNode } from "../../src/node.ts";
 import type { Pipe } from "../../src/pipe/pipe.ts";
+import type { StrategyName } from "../../src/strategies/strategy.ts";
 import type { Logger } from "../../src/util/logger.ts";
 
 interface Config {
@@ -37,6 +38,9 @@ interface Config {
   chunkKiB?: number;
   midMiB?: number;
   turn?: string[];
+  /** connect() options: strategies to race, and whether a relayed pipe may upgrade. */
+  strategies?: string[];
+  upgrade?: boolean;
 }
 
 const cfg = JSON.parse(process.env.P2PNODE_MIGRATE ?? "{}") as Config;
@@ -97,13 +101,15 @@ function watchPath(pipe: Pipe): void {
       out({ event: "path", state: "lost", code: codeOf(e.error), error: e.error.message });
     } else {
       const ms = lostAt === undefined ? null : Math.round(performance.now() - lostAt);
-      out({ event: "path", state: "resumed", resent: e.resent, resumeMs: ms, pipeStrategy: pipe.strategy, ...(pipe.inbound ? {} : { strategy: lastConnected.strategy ?? null, server: lastConnected.server ?? null }) });
+      out({ event: "path", state: "resumed", why: e.why, from: e.from, to: e.to, resent: e.resent, resumeMs: ms, pipeStrategy: pipe.strategy, receivedBytes, ...(pipe.inbound ? {} : { strategy: lastConnected.strategy ?? null, server: lastConnected.server ?? null }) });
     }
   });
   void pipe.closed.then((err) => err && out({ event: "closed", code: codeOf(err), error: err.message }));
 }
 
 const midBytes = (cfg.midMiB ?? 4) * 1024 * 1024;
+/** Bytes the listener has received so far (in path events: how much came before a move). */
+let receivedBytes = 0;
 
 if (cfg.mode === "listen") {
   let taken = false;
@@ -155,6 +161,7 @@ async function receive(pipe: Pipe): Promise<void> {
       last = seq;
       messages++;
       bytes += data.length;
+      receivedBytes = bytes;
       hash.update(data);
       if (!mid && bytes >= midBytes) {
         mid = true;
@@ -172,7 +179,7 @@ async function receive(pipe: Pipe): Promise<void> {
 async function send(): Promise<void> {
   let pipe: Pipe;
   try {
-    pipe = await node.connect(cfg.addr as string, { timeout: 30_000 });
+    pipe = await node.connect(cfg.addr as string, { timeout: 30_000, ...(cfg.strategies ? { strategies: cfg.strategies as StrategyName[] } : {}), ...(cfg.upgrade !== undefined ? { upgrade: cfg.upgrade } : {}) });
   } catch (err) {
     out({ event: "connect-failed", code: codeOf(err), error: (err as Error).message });
     return finish(1);

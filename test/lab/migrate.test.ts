@@ -77,7 +77,7 @@ describe("resumable pipes survive real path faults (NAT lab)", { skip: skip ?? f
   }
   const paths = (p: LabProcess) => events(p).filter((e) => e.event === "path");
   const fmtPaths = (p: LabProcess) =>
-    paths(p).map((e) => (e.state === "lost" ? `lost(${e.code ?? "?"})` : `resumed in ${e.resumeMs ?? "? (no lost here)"} ms, ${e.resent} resent`)).join(" → ") || "none";
+    paths(p).map((e) => (e.state === "lost" ? `lost(${e.code ?? "?"})` : e.why === "better" ? `moved ${e.from} → ${e.to} after ${(Number(e.receivedBytes ?? 0) / 1048576).toFixed(1)} MiB received, ${e.resent} resent` : `resumed in ${e.resumeMs ?? "? (no lost here)"} ms, ${e.resent} resent`)).join(" → ") || "none";
 
   const closeOf = (p: LabProcess) => {
     const c = events(p).find((e) => e.event === "closed");
@@ -92,8 +92,13 @@ describe("resumable pipes survive real path faults (NAT lab)", { skip: skip ?? f
     env?: NodeJS.ProcessEnv;
     /** Assert that both pipes end with a clean close after the transfer (default true). */
     cleanClose?: boolean;
-    /** Breaks the path; returns what it did, for the table. */
-    fault: (connected: Ev) => Promise<string>;
+    /** connect() options of the connecting node. */
+    strategies?: string[];
+    upgrade?: boolean;
+    /** Why the pipe moves: a fault ("lost", default) or an upgrade to a better path ("better", no fault). */
+    move?: "lost" | "better";
+    /** Breaks the path (or waits for the upgrade); returns what it did, for the table. */
+    fault: (connected: Ev, conn: LabProcess) => Promise<string>;
   }
 
   /** The 20 MiB transfer with a fault at 4 MiB; asserts exactly-once delivery and a real lost → resumed. */
@@ -103,13 +108,13 @@ describe("resumable pipes survive real path faults (NAT lab)", { skip: skip ?? f
     let conn: LabProcess | undefined;
     try {
       const ready = await waitEvent(lis, "ready", 20_000);
-      conn = spawnNode(r.connector, { mode: "connect", window: WINDOW, addr: ready.addr, mib: MIB, chunkKiB: 64, midMiB: MID_MIB, turn: r.turn }, r.env);
+      conn = spawnNode(r.connector, { mode: "connect", window: WINDOW, addr: ready.addr, mib: MIB, chunkKiB: 64, midMiB: MID_MIB, turn: r.turn, strategies: r.strategies, upgrade: r.upgrade }, r.env);
       const connected = await waitEvent(conn, "connected", 30_000);
       await waitEvent(lis, "mid", 30_000);
       const cutAt = performance.now();
       let lostSeen: number | undefined;
       void waitEvent(conn, "path", 60_000).then(() => (lostSeen = performance.now()), () => {});
-      const what = await r.fault(connected);
+      const what = await r.fault(connected, conn);
       const received = await waitEvent(lis, "received", 60_000);
       const sent = await waitEvent(conn, "sent", 10_000);
       await Promise.all([exitWithin(conn, 15_000), exitWithin(lis, 15_000)]);
@@ -131,7 +136,13 @@ describe("resumable pipes survive real path faults (NAT lab)", { skip: skip ?? f
       assert.equal(received.messages, received.expected);
       assert.equal(received.sha, sent.sha, "SHA-256 of all data");
       assert.equal(received.intact, true);
-      assert.ok(lost, `the fault broke the path (a "lost" event on the connecting side): ${JSON.stringify(cp)}`);
+      if (r.move === "better") {
+        assert.equal(lost, undefined, `an upgrade loses no path: ${JSON.stringify(cp)}`);
+        assert.equal(resumed?.why, "better", `the pipe moved because a better path connected: ${JSON.stringify(cp)}`);
+        assert.notEqual(resumed?.to, "turn", "the better path is not the relay");
+      } else {
+        assert.ok(lost, `the fault broke the path (a "lost" event on the connecting side): ${JSON.stringify(cp)}`);
+      }
       assert.ok(resumed, `the pipe resumed on the connecting side: ${JSON.stringify(cp)}`);
       assert.ok(lp.some((e) => e.state === "resumed"), `the pipe resumed on the listening side: ${JSON.stringify(lp)}`);
       if (r.cleanClose !== false) {
@@ -239,6 +250,49 @@ describe("resumable pipes survive real path faults (NAT lab)", { skip: skip ?? f
     } finally {
       await Promise.all([conn?.kill(), lis.kill()]);
       if (cut) await lab.exec("pub1", "nft delete table inet mgcut");
+    }
+  }));
+
+  test("relay → direct upgrade mid-transfer (port-restricted × port-restricted, connect starts on coturn's TCP relay): the pipe moves to punch, 20 MiB exactly once, the relay carries nothing after the switch", { timeout: 120_000 }, withLogs(async () => {
+    const turn: Coturn = await lab.startCoturn();
+    // Every packet to or from srv except signaling (1883) and our STUN server (5478/5479): coturn's
+    // listening port and its relayed ports.
+    const counter = "table inet mgrelay {\n  chain in { type filter hook input priority -5; meta l4proto { tcp, udp } th dport != { 1883, 5478, 5479 } th sport != { 1883, 5478, 5479 } counter; }\n  chain out { type filter hook output priority -5; meta l4proto { tcp, udp } th dport != { 1883, 5478, 5479 } th sport != { 1883, 5478, 5479 } counter; }\n}";
+    const r0 = await lab.exec("srv", `nft -f - <<'EOF'\n${counter}\nEOF`);
+    assert.equal(r0.code, 0, r0.stderr);
+    const bytes = async (): Promise<number> => {
+      const r = await lab.exec("srv", "nft list table inet mgrelay");
+      return [...r.stdout.matchAll(/counter packets \d+ bytes (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+    };
+    let atSwitch = 0;
+    let lis: LabProcess | undefined;
+    try {
+      await transfer({
+        name: "upgrade",
+        listener: "b1",
+        connector: "a1",
+        turn: [`turn:${turn.host}:${turn.port}?transport=tcp`],
+        env: { P2PNODE_TURN_USER: turn.username, P2PNODE_TURN_PASS: turn.password },
+        // The first path may only be the relay; the upgrade then tries the others.
+        strategies: ["turn"],
+        upgrade: true,
+        move: "better",
+        fault: async (connected, conn) => {
+          assert.equal(connected.strategy, "turn");
+          await waitEvent(conn, "path", 30_000);
+          lis = procs.at(-2);
+          await lis!.waitForLine(/^\{"event":"path","state":"resumed"/, 10_000);
+          atSwitch = await bytes();
+          return `none: the connector upgrades on its own (relay bytes through srv until the switch: ${(atSwitch / 1048576).toFixed(1)} MiB)`;
+        },
+      });
+      const after = (await bytes()) - atSwitch;
+      table.push(`upgrade | bytes to or from the relay after both ends switched: ${after} (${Math.ceil(after / 1500)}+ packets, the old path's teardown)`);
+      // The old path's teardown (FIN/ACKs, TURN Refresh 0 / close) is a few packets; the ~MiB that followed went direct.
+      assert.ok(after < 32 * 1024, `the relay carried ${after} bytes after the switch`);
+      assert.ok(atSwitch > 0, "the counter saw the relayed traffic");
+    } finally {
+      await lab.exec("srv", "nft delete table inet mgrelay");
     }
   }));
 

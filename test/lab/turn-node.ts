@@ -16,7 +16,8 @@ const servers = turnUri ? [{ urls: turnUri, username: process.env.P2PNODE_TURN_U
 // P2PNODE_UNTIL_BROKEN: stream until the pipe breaks, with a short dead-peer timeout (relay-death test).
 const untilBroken = process.env.P2PNODE_UNTIL_BROKEN === "1";
 const node = await startNode({
-  pipe: untilBroken ? { keepaliveInterval: 1000, deadPeerTimeout: 5000 } : undefined,
+  // Not resumable: this fixture shows how a plain pipe fails when its relay dies (test/lab/migrate.test.ts has the resumable one).
+  pipe: untilBroken ? { keepaliveInterval: 1000, deadPeerTimeout: 5000, resumeWindow: 0 } : undefined,
   stun: [stun],
   signaling: [broker],
   discoveryTimeout: 4000,
