@@ -6,8 +6,11 @@ import { register as registerNat } from "./cli/nat.ts";
 import { register as registerSignal } from "./cli/signal.ts";
 import { register as registerStun } from "./cli/stun.ts";
 import { register as registerTurn } from "./cli/turn.ts";
-import { CliExit, EXIT, helpAfter } from "./cli/output.ts";
+import { CliExit, EXIT, guardStdio, helpAfter } from "./cli/output.ts";
 import { isP2PError } from "./errors.ts";
+
+// Before anything is printed: `p2pnode --help | head -1` closes stdout under commander's help text too.
+guardStdio();
 
 const program = new Command()
   .name("p2pnode")

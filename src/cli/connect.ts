@@ -12,7 +12,7 @@ import { describeAttempt } from "../util/trace.ts";
 import { announceDefaults, messageFields, nodeFlags, nodeOptions, relayNote, type CommonNodeFlags } from "./listen.ts";
 import type { BrokerWatch } from "./watch.ts";
 import { progressEvent } from "../connect/progress.ts";
-import { progressLine } from "./progress.ts";
+import { progressLine, reportPath } from "./progress.ts";
 
 interface ConnectFlags extends CommonNodeFlags {
   send?: string;
@@ -270,6 +270,7 @@ export function register(program: Command): void {
         const ms = Date.now() - started;
         out.event("connected", { strategy: pipe.strategy, ms, remoteId: pipe.remoteId, remoteAddress: pipe.remoteAddress, relay: pipe.relay ?? null, trace: pipe.trace });
         out.info(`connected to ${pipe.remoteId.slice(0, 12)}… by ${pipe.strategy}${relayNote(pipe.relay)} in ${ms} ms`);
+        reportPath(pipe, out, "the peer");
         const others = pipe.trace.filter((a) => a.outcome !== "won");
         if (others.length) out.info(`  also: ${others.map(describeAttempt).join("; ")}`);
         if (oneShot) {

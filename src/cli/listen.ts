@@ -8,6 +8,7 @@ import type { Logger, LogLevel } from "../util/logger.ts";
 import type { NatReport } from "../nat/types.ts";
 import { parseBrokerUrl } from "../signaling/broker-url.ts";
 import { turnFlags, turnOptions, type TurnFlags } from "./turn-flags.ts";
+import { reportPath } from "./progress.ts";
 import { collect, createOutput, guardStdio, orUsage, helpAfter, hostPort, intArg, outputFlags, stunArg, untilSignal, type Output } from "./output.ts";
 
 export interface CommonNodeFlags extends TurnFlags {
@@ -134,6 +135,7 @@ export function register(program: Command): void {
       node.on("pipe", (pipe) => {
         out.event("pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy, remoteAddress: pipe.remoteAddress, relay: pipe.relay ?? null });
         out.info(`peer ${pipe.remoteId.slice(0, 12)}… connected (${pipe.strategy}${relayNote(pipe.relay)}) from ${pipe.remoteAddress ? hostPort(pipe.remoteAddress, pipe.remotePort ?? "?") : "?"}`);
+        reportPath(pipe, out, `peer ${pipe.remoteId.slice(0, 12)}…`);
         void pipe.closed.then((err) => {
           out.event("pipe-closed", { remoteId: pipe.remoteId, error: err?.message });
           out.info(`peer ${pipe.remoteId.slice(0, 12)}… disconnected${err ? `: ${err.message}` : ""}`);

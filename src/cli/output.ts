@@ -57,7 +57,10 @@ export function onStdoutClosed(fn: () => void): () => void {
  * A closed stdout is not an error (as for every Unix tool): stop writing to it
  * and let the command shut down cleanly. Errors on stderr are ignored.
  */
+let stdioGuarded = false;
 export function guardStdio(): void {
+  if (stdioGuarded) return;
+  stdioGuarded = true;
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") return void process.stderr.write(`error: cannot write to stdout: ${err.message}\n`);
     if (stdoutGone) return;

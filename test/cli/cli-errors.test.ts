@@ -64,6 +64,16 @@ test("item 6: a closed stdout (listen --json | head -1) ends listen quietly, exi
   assert.doesNotMatch(l.stderr.join("\n"), /EPIPE|Unhandled|at .*\.ts:\d+/);
 });
 
+test("item 6: --help into a closed stdout (p2pnode connect --help | head -1) exits 0, no EPIPE", async () => {
+  for (const args of [["--help"], ["connect", "--help"], ["listen", "--help"]]) {
+    const p = start(args);
+    p.c.stdout!.destroy(); // the reader is gone before the help text is written
+    const code = await exitWithin(p.exited, 20_000, `${args.join(" ")} with a closed stdout`);
+    assert.equal(code, 0, p.stderr.join("\n"));
+    assert.doesNotMatch(p.stderr.join("\n"), /EPIPE|Unhandled|at .*\.(ts|js):\d+/);
+  }
+});
+
 test("item 6: an all-'a' node id (all-zero key) is a clean InvalidArgumentError, never an OpenSSL error", async () => {
   const id = "a".repeat(52);
   for (const extra of [[], ["--signal", "mqtt://127.0.0.1:1"]]) {

@@ -21,6 +21,21 @@ test("item 1: netcat mode exits with a clear line and code 3 when the peer leave
   assert.ok(nc.stderr.some((x) => /error: the peer closed the connection/.test(x)), nc.stderr.join("\n"));
 });
 
+test("item 1: a peer killed without a word: netcat says at once that the connection is lost and that it is reconnecting (resumable pipes wait 30 s)", async () => {
+  const l = await listen(["--echo"]);
+  const nc = start(["connect", String(l.ready.addr), ...H]);
+  try {
+    nc.c.stdin!.write("hello\n");
+    await nc.waitOut(/^hello$/);
+    l.c.kill("SIGKILL");
+    await nc.waitErr(/^warning: connection to the peer lost \(.+\); reconnecting…$/);
+    assert.equal(nc.c.exitCode, null, "still waiting for the path to come back");
+  } finally {
+    nc.c.kill("SIGTERM");
+    await nc.exited;
+  }
+});
+
 test("item 2: --binary carries 64 KiB of random bytes unaltered (echo), exit 0", async () => {
   const l = await listen(["--echo"]);
   const data = randomBytes(64 * 1024);
