@@ -7,7 +7,9 @@
  *
  * The strategies argument may list one set per connect, separated by ";" (e.g. "punch;auto": a
  * forced punch, then the full plan), cycled. With P2PNODE_TURN_URI (and P2PNODE_TURN_USER /
- * P2PNODE_TURN_PASS, never argv) the node has that TURN relay too.
+ * P2PNODE_TURN_PASS, never argv) the node has that TURN relay too. With P2PNODE_HOLD_MS, a pipe
+ * that came up through the relay is kept that long before it is closed, so a background upgrade
+ * can move it: "best" says where it ended up and when (ms since the connect began).
  */
 import { startNode } from "../../src/node.ts";
 import type { StrategyName } from "../../src/strategies/strategy.ts";
@@ -45,10 +47,18 @@ if (mode === "listen") {
         onProgress: (step, detail) => progress.push({ step, ...detail }),
       });
       const ms = Math.round(performance.now() - t0);
+      const holdMs = Number(process.env.P2PNODE_HOLD_MS ?? 0);
+      let best = { strategy: pipe.strategy, ms };
+      if (holdMs > 0 && pipe.strategy === "turn") {
+        pipe.on("path", (e) => {
+          if (e.state === "resumed" && e.why === "better") best = { strategy: e.to, ms: Math.round(performance.now() - t0) };
+        });
+        await new Promise((r) => setTimeout(r, holdMs));
+      }
       await pipe.send("hi");
       const reply = await pipe.recv({ timeout: 5000 });
       const punched = progress.find((p) => p.step === "punch-connected");
-      out({ event: "connected", i, set, strategy: pipe.strategy, relay: pipe.relay, ms, echo: reply.text, skewMs: punched?.skewMs, synToOpenMs: punched?.synToOpenMs, target: punched?.target, tried: progress.filter((p) => p.step === "strategy").map((p) => p.strategy) });
+      out({ event: "connected", i, set, strategy: pipe.strategy, relay: pipe.relay, ms, echo: reply.text, skewMs: punched?.skewMs, synToOpenMs: punched?.synToOpenMs, target: punched?.target, best, tried: progress.filter((p) => p.step === "strategy").map((p) => p.strategy) });
       await pipe.close();
     } catch (err) {
       // A skipped strategy's reason is only in the progress trace: put it in the error.

@@ -83,6 +83,8 @@ interface Outcome {
 const table: Array<{ run: string; pair: string; expected: string; result: string; ms?: number; skew?: number }> = [];
 /** The full plan with TURN configured: pair | winning strategy | time to a pipe | strategies tried. */
 const plan: string[] = [];
+/** How long a relayed pipe of the full-plan matrix is kept, so its background upgrade can move it. */
+const HOLD_MS = 6000;
 
 describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, () => {
   let lab: Lab;
@@ -92,7 +94,7 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
   /** The lab's coturn (on srv, a public lab address) as the connecting node's relay; credentials by environment. */
   async function turnConfig(): Promise<NodeJS.ProcessEnv> {
     const t = await lab.startCoturn();
-    return { P2PNODE_TURN_URI: `turn:${t.host}:${t.port}?transport=tcp`, P2PNODE_TURN_USER: t.username, P2PNODE_TURN_PASS: t.password };
+    return { P2PNODE_TURN_URI: `turn:${t.host}:${t.port}?transport=tcp`, P2PNODE_TURN_USER: t.username, P2PNODE_TURN_PASS: t.password, P2PNODE_HOLD_MS: String(HOLD_MS) };
   }
 
   const withLogs = (fn: () => Promise<void>) => async () => {
@@ -223,7 +225,7 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
           const [r, full] = await connects("a1", l.addr, withTurn ? 2 : 1, withTurn ? "punch;auto" : undefined, turnEnv);
           const wall = Math.round(performance.now() - t0);
           if (withTurn) {
-            plan.push(`${pair} | ${full?.event === "connected" ? `${full.strategy} | ${full.ms} ms | tried ${(full.tried as string[]).join(" → ")}` : `FAILED in ${full?.ms} ms: ${String(full?.error).slice(0, 160)}`}`);
+            plan.push(`${pair} | ${planCell(full)}`);
             if (full?.event !== "connected" || full.echo !== "hi") failures.push(`${pair} with TURN configured: ${JSON.stringify(full)}`);
             else if (ka === "symmetric-random" || kb === "symmetric-random") {
               if (full.strategy !== "turn") failures.push(`${pair}: only the relay can connect it, got ${full.strategy}`);
@@ -254,6 +256,39 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
     assert.deepEqual(failures, [], `cells that did not hold (${run}):\n${failures.join("\n")}`);
   }
 
+  /** pair → winner → time to first pipe → best path (after the relay's background upgrade) → what was tried. */
+  const planCell = (r: Record<string, unknown> | undefined): string => {
+    if (r?.event !== "connected") return `FAILED in ${r?.ms} ms: ${String(r?.error).slice(0, 160)}`;
+    const best = r.best as { strategy: string; ms: number } | undefined;
+    const bestText = !best || best.strategy === r.strategy ? `best ${r.strategy} (${r.strategy === "turn" ? `no better path within ${HOLD_MS / 1000} s` : "first is best"})` : `best ${best.strategy} at ${best.ms} ms`;
+    return `${r.strategy} | ${r.ms} ms | ${bestText} | tried ${(r.tried as string[]).join(" → ")}`;
+  };
+
+  test("nodes: open, public firewall, same NAT and double NAT, full plan with TURN configured: each pair connects by the strategy the plan expects", withLogs(async () => {
+    const turnEnv = await turnConfig();
+    await Promise.all([lab.setNat("a", "port-restricted"), lab.setNat("b", "port-restricted"), lab.setNat("c", "port-restricted"), lab.setNat("cgn", "port-restricted")]);
+    const cells = [
+      { from: "a1", to: "pub1", pair: "port-restricted → open host (pub1)", want: "direct" },
+      { from: "pub1", to: "a1", pair: "open host (pub1) → port-restricted", want: "reverse" },
+      { from: "a1", to: "pubfw", pair: "port-restricted → public host behind a firewall (pubfw)", want: "punch" },
+      { from: "a1", to: "a2", pair: "same NAT (a1 → a2, both port-restricted)", want: "direct" },
+      { from: "a1", to: "c1", pair: "port-restricted → double NAT (c1: port-restricted CGNAT + home NAT)", want: "punch" },
+      { from: "c1", to: "b1", pair: "double NAT (c1) → port-restricted", want: "punch" },
+    ];
+    const failures: string[] = [];
+    for (const c of cells) {
+      const l = await listener(c.to);
+      try {
+        const [full] = await connects(c.from, l.addr, 1, "auto", turnEnv);
+        plan.push(`${c.pair} | ${planCell(full)}`);
+        if (full?.event !== "connected" || full.echo !== "hi" || full.strategy !== c.want) failures.push(`${c.pair}: expected ${c.want}, got ${JSON.stringify(full)}`);
+      } finally {
+        await l.proc.kill();
+      }
+    }
+    assert.deepEqual(failures, [], failures.join("\n"));
+  }));
+
   let impaired = false;
   async function impair50(): Promise<void> {
     if (impaired) return;
@@ -278,7 +313,7 @@ describe("TCP hole punching through the lab's NATs", { skip: skip ?? false }, ()
       for (const r of table) process.stdout.write(`# ${r.run} | ${r.pair} | ${r.result}${r.ms !== undefined ? ` | ${r.ms} ms | skew ${r.skew} ms` : ""}\n`);
     }
     if (plan.length) {
-      process.stdout.write("# full plan with TURN configured (a1 → b1, 20 ms per wan link): pair | winner | time to pipe | tried\n");
+      process.stdout.write("# full plan with TURN configured (20 ms per wan link): pair | winner | time to first pipe | best path | tried\n");
       for (const line of plan) process.stdout.write(`# ${line}\n`);
     }
   });
