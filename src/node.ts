@@ -157,7 +157,7 @@ export class Node extends Closable<NodeEvents> {
       address: () => this.address,
       responder: {
         secure: (stream, role, peer, signal, extra) => this.#secure(stream, role, peer, signal, extra),
-        adopt: (res, strategy) => this.#adoptInbound(res, strategy),
+        adopt: (res, strategy, resume) => this.#adoptInbound(res, strategy, resume),
         mayDial: (requester, host) => this.#peers.mayDial(requester, host),
       },
       isKnownPeer: (id) => [...this.#pipes.pipes].some((p) => p.remoteId === id),
@@ -191,9 +191,9 @@ export class Node extends Closable<NodeEvents> {
   }
 
   /** A session the peer asked for (inbound TCP, or a responder's dial): our callbacks apply, whoever dialled TCP. */
-  #adoptInbound(res: DialResult, strategy: string): void {
+  #adoptInbound(res: DialResult, strategy: string, resume?: string): void {
     if (this.closed) return void res.stream.destroy();
-    if (this.#pipes.resumeWith(res, strategy) !== undefined) return; // a new path for a pipe we have, not a new pipe
+    if (this.#pipes.resumeWith(res, strategy, resume) !== undefined) return; // a new path for a pipe we have, not a new pipe
     const pipe = this.#pipes.adopt(res, strategy, true);
     this.logger.debug("inbound pipe", { remoteId: pipe.remoteId, strategy: pipe.strategy });
     this.emit("pipe", pipe);
@@ -244,13 +244,13 @@ export class Node extends Closable<NodeEvents> {
   /**
    * What the connecting side of a resumable pipe needs to find it a new path
    * (src/connect/keep-path.ts): the same race as connect() (the caller's
-   * strategies, if it chose some), its sessions naming the pipe. Never
-   * reverse: the peer's dial-back is answered by our listener's plain
-   * handshake, which cannot name the pipe (next: carry the id in the request).
+   * strategies, if it chose some), its sessions naming the pipe (reverse
+   * names it in its signed request, since the peer's dial-back reaches our
+   * listener's plain handshake).
    */
   #keepPathDeps(pipe: Pipe, chosen?: readonly string[]): KeepPathDeps {
     const usable = (better: boolean) =>
-      this.#strategies.filter((s) => s.name !== "reverse" && (better ? s.name !== "turn" : !chosen || chosen.includes(s.name)));
+      this.#strategies.filter((s) => (better ? s.name !== "turn" : !chosen || chosen.includes(s.name)));
     return {
       connect: (signal, better) => {
         const addr = this.#peers.known(pipe.remoteId);
@@ -258,6 +258,7 @@ export class Node extends Closable<NodeEvents> {
         const deps: ConnectDeps<PathFound> = {
           ...this.#connectBase(),
           strategies: usable(better),
+          resume: pipe.resumeId,
           secure: (stream, role, expected, s, params) => this.#secure(stream, role, expected, s, { ...params, resume: pipe.resumeId }),
           adopt: (res, strategy, trace) => ({ res, strategy, trace }),
         };

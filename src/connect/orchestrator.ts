@@ -40,6 +40,8 @@ export interface ConnectDeps<P> {
   expectInbound(peer: NodeId, token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult>;
   /** Wraps a dialled session in the node's pipe type; `trace` says how connect() got it. */
   adopt(res: DialResult, strategy: StrategyName, trace: readonly ConnectAttempt[]): P;
+  /** Set when the connect finds a new path for an existing pipe: its resume id (DialContext.resume). */
+  resume?: string;
 }
 
 export interface ConnectCall {
@@ -189,6 +191,7 @@ function dialContext<P>(deps: ConnectDeps<P>, remote: NodeAddress, strategy: Str
     secure: (stream, role, signal, extra) => deps.secure(stream, role, remote.id, signal, { strategy: strategy.name, ...extra }),
     expectInbound: (token, o) => deps.expectInbound(remote.id, token, o),
     mayDial: (host) => deps.peers.mayDial(remote, host),
+    ...(deps.resume ? { resume: deps.resume } : {}),
   };
 }
 

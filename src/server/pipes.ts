@@ -55,8 +55,9 @@ export class PipeSet {
    * that pipe as its new path. true: resumed; false: no such pipe (or it
    * refused), the stream is closed; undefined: an ordinary new session.
    */
-  resumeWith(res: DialResult, strategy: string): boolean | undefined {
-    const id = res.session.remoteParams.resume;
+  resumeWith(res: DialResult, strategy: string, asked?: string): boolean | undefined {
+    // The id the peer's handshake names, or (a reverse dial-back we made) the one its signed request named.
+    const id = asked ?? res.session.remoteParams.resume;
     if (!id) return undefined;
     const pipe = [...this.#pipes].find((p) => p.resumeId === id && p.remoteId === res.session.remoteId);
     try {

@@ -55,6 +55,8 @@ export interface GetAddrReply {
 export interface ReverseConnectBody {
   address: string;
   token: string;
+  /** Set when the dial-back is a new path for a pipe we already share: its resume id (32 hex digits). */
+  resume?: string;
 }
 
 /** `reverse-connect` reply body on success (the dial was made and the pipe is up). */
@@ -107,7 +109,8 @@ export function parseReverseConnect(v: unknown): ReverseConnectBody {
   }
   const token = typeof v.token === "string" ? base64urlDecode(v.token) : null;
   if (!token || token.length < 16 || token.length > 64) throw new ProtocolError("reverse-connect token must be 16-64 bytes of base64url");
-  return { address: v.address, token: v.token as string };
+  if (v.resume !== undefined && (typeof v.resume !== "string" || !/^[0-9a-f]{32}$/.test(v.resume))) throw new ProtocolError("reverse-connect resume must be a pipe's resume id (32 hex digits)");
+  return { address: v.address, token: v.token as string, ...(v.resume !== undefined ? { resume: v.resume as string } : {}) };
 }
 
 /**

@@ -72,7 +72,7 @@ export class ReverseStrategy implements Strategy {
     inbound.catch(() => {}); // observed below; a failed request must not leave it unhandled
     try {
       ctx.progress("reverse-request", { peer: ctx.remote.id });
-      const request = ctx.signaling.request(REVERSE_CONNECT, { address: ctx.local.text, token }, { timeout: opts.timeout, signal: d.signal });
+      const request = ctx.signaling.request(REVERSE_CONNECT, { address: ctx.local.text, token, ...(ctx.resume ? { resume: ctx.resume } : {}) }, { timeout: opts.timeout, signal: d.signal });
       // The connection usually arrives before the reply; a failed dial comes back as the reply.
       const first = await Promise.race([inbound.then((r) => ({ r })), request.then(() => ({ r: undefined }))]);
       if (first.r) {
@@ -119,7 +119,9 @@ export class ReverseStrategy implements Strategy {
       await sleep(started + this.options.dialTimeout - clock.now(), signal, timers);
       throw new DialError("could not connect to the requester");
     }
-    ctx.adopt(result, "reverse");
+    // A new path for a pipe we share (the requester's pipe lost its path): the node hands the
+    // session to that pipe, whose RESUME exchange then proves it belongs to the same session.
+    ctx.adopt(result, "reverse", req.resume);
     return { connected: true };
   }
 }

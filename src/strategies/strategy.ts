@@ -48,6 +48,12 @@ export interface DialContext {
   expectInbound(token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult>;
   /** Reports progress (for the CLI and traces). */
   progress(event: string, detail?: Record<string, unknown>): void;
+  /**
+   * Set when this dial is a new path for a pipe we share with the peer: its
+   * resume id. A strategy whose session the peer sets up on its own side
+   * (reverse) tells it, so the peer hands that session to the pipe.
+   */
+  resume?: string;
   /** May we dial `host` for this peer? The responder's dial policy, applied to what the peer sends back (a punch offer). */
   mayDial(host: string): boolean;
 }
@@ -82,7 +88,7 @@ export interface ResponderContext {
   /** Handshake on a stream we obtained for `peer` (its identity is checked). */
   secure(stream: Duplex, role: HandshakeRole, peer: NodeId, signal: AbortSignal, extra?: Partial<HandshakeParams>): Promise<HandshakeResult>;
   /** Turns an authenticated session into a Pipe the peer opened (node callbacks apply; 'pipe' event). */
-  adopt(result: DialResult, strategy: StrategyName): void;
+  adopt(result: DialResult, strategy: StrategyName, resume?: string): void;
   /** May we dial these endpoints for that peer? (only its signed address's, no private ones unless on the same network) */
   mayDial(requester: NodeAddress, host: string): boolean;
   /**

@@ -35,6 +35,8 @@ test("messages: built-in bodies come from peers: they validate or throw Protocol
   assert.deepEqual(parsePong({ t0: 1, t1: 2, t2: 3 }), { t0: 1, t1: 2, t2: 3 });
   assert.deepEqual(parseGetAddrReply({ address: "p2p1:x" }), { address: "p2p1:x" });
   assert.deepEqual(parseReverseConnect({ address: "p2p1:x", token: TOKEN }), { address: "p2p1:x", token: TOKEN });
+  const resume = "0123456789abcdef0123456789abcdef";
+  assert.deepEqual(parseReverseConnect({ address: "p2p1:x", token: TOKEN, resume }), { address: "p2p1:x", token: TOKEN, resume });
   const bad: Array<() => unknown> = [
     () => parsePing({ t0: -1 }),
     () => parsePing({ t0: 1.5 }),
@@ -43,6 +45,9 @@ test("messages: built-in bodies come from peers: they validate or throw Protocol
     () => parseReverseConnect({ address: "p2p1:x", token: "short" }),
     () => parseReverseConnect({ address: "p2p1:x", token: Buffer.alloc(65).toString("base64url") }),
     () => parseReverseConnect({ token: TOKEN }),
+    () => parseReverseConnect({ address: "p2p1:x", token: TOKEN, resume: "0123" }),
+    () => parseReverseConnect({ address: "p2p1:x", token: TOKEN, resume: "0123456789ABCDEF0123456789ABCDEF" }),
+    () => parseReverseConnect({ address: "p2p1:x", token: TOKEN, resume: 5 }),
   ];
   for (const fn of bad) assert.throws(fn, { code: "P2P_ERR_PROTOCOL" });
 });
