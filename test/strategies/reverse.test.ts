@@ -124,7 +124,8 @@ function responder(me: Identity, local: string, mayDial: (requester: NodeAddress
     background: () => {},
   };
   const handle = (body: unknown, from: string) => reverse.responders["reverse-connect"].handle(body, from, ctx, new AbortController().signal);
-  return { time, sleeps, handle, skew: (ms: number) => void (skew += ms) };
+  const handleWith = (over: Partial<ResponderContext>, body: unknown, from: string) => reverse.responders["reverse-connect"].handle(body, from, { ...ctx, ...over }, new AbortController().signal);
+  return { time, sleeps, handle, handleWith, skew: (ms: number) => void (skew += ms) };
 }
 
 /** Settles to "pending" unless `p` has settled by now (after I/O had a turn). */
@@ -156,6 +157,36 @@ test("reverse responder: the LAN-scanner request (our public IP claimed, loopbac
     assert.equal(r.time.pending, 0, "no timer left behind");
   } finally {
     trap.close();
+  }
+});
+
+test("reverse responder: one request dials at most 4 of the requester's endpoints, however many it lists", async () => {
+  // Six listening endpoints the requester lists (allowPrivate here: the cap must hold even when every one may be dialled).
+  const ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"];
+  const reached = new Set<string>();
+  const servers: net.Server[] = [];
+  let port = 0;
+  for (const ip of ips) {
+    const srv = net.createServer((s) => (reached.add(ip), s.on("error", () => {})));
+    await new Promise<void>((r) => srv.listen(port, ip, r));
+    port = (srv.address() as net.AddressInfo).port;
+    servers.push(srv);
+  }
+  const me = Identity.generate();
+  const r = responder(me, signedAddress(me, [], ["127.0.0.1"], 4000), () => true);
+  let handshakes = 0;
+  const peer = Identity.generate();
+  try {
+    const p = r.handleWith({ secure: () => (handshakes++, Promise.reject(new Error("not this one"))) }, { address: signedAddress(peer, [], ips, port), token: "E".repeat(24) }, peer.id);
+    const rejected = assert.rejects(p, DialError);
+    await waitFor(() => handshakes >= 4, 5000, "four dials");
+    for (let i = 0; i < 20 && (await state(p)) === "pending"; i++) await r.time.advance(5000);
+    await rejected;
+    assert.equal(handshakes, 4, "four endpoints dialled, not six");
+    await waitFor(() => reached.size >= 4, 2000, "the connections to arrive");
+    assert.equal(reached.size, 4, `reached ${[...reached].join(", ")}`);
+  } finally {
+    for (const srv of servers) srv.close();
   }
 });
 
