@@ -12,7 +12,8 @@ import type net from "node:net";
 import type { Duplex } from "node:stream";
 import { connectToPeer, type ConnectDeps } from "./connect/orchestrator.ts";
 import { fetchAddress } from "./connect/fetch-address.ts";
-import { keepPath, type KeepPathDeps, type PathFound } from "./connect/keep-path.ts";
+import { keepPath } from "./connect/keep-path.ts";
+import { keepPathDeps } from "./connect/keep-path-deps.ts";
 import { PeerMemory } from "./connect/peers.ts";
 import { InvalidArgumentError, NodeClosedError } from "./errors.ts";
 import type { NodeAddress } from "./identity/address.ts";
@@ -221,7 +222,7 @@ export class Node extends Closable<NodeEvents> {
       adopt: (res, strategy, trace) => {
         const pipe = this.#pipes.adopt(res, strategy, false, trace);
         // A relayed pipe looks for a better path unless the caller chose the strategies (and not `upgrade`).
-        if (pipe.resumeId) keepPath(pipe, this.#keepPathDeps(pipe, opts.strategies), { upgrade: opts.upgrade ?? !opts.strategies });
+        if (pipe.resumeId) keepPath(pipe, keepPathDeps(this.#connectBase(), pipe, opts.strategies), { upgrade: opts.upgrade ?? !opts.strategies });
         return pipe;
       },
     };
@@ -241,38 +242,6 @@ export class Node extends Closable<NodeEvents> {
     };
   }
 
-  /**
-   * What the connecting side of a resumable pipe needs to find it a new path
-   * (src/connect/keep-path.ts): the same race as connect() (the caller's
-   * strategies, if it chose some), its sessions naming the pipe (reverse
-   * names it in its signed request, since the peer's dial-back reaches our
-   * listener's plain handshake).
-   */
-  #keepPathDeps(pipe: Pipe, chosen?: readonly string[]): KeepPathDeps {
-    const usable = (better: boolean) =>
-      this.#strategies.filter((s) => (better ? s.name !== "turn" : !chosen || chosen.includes(s.name)));
-    return {
-      connect: (signal, better) => {
-        const addr = this.#peers.known(pipe.remoteId);
-        if (!addr) return Promise.reject(new InvalidArgumentError("no known address for the peer"));
-        const deps: ConnectDeps<PathFound> = {
-          ...this.#connectBase(),
-          strategies: usable(better),
-          resume: pipe.resumeId,
-          secure: (stream, role, expected, s, params) => this.#secure(stream, role, expected, s, { ...params, resume: pipe.resumeId }),
-          adopt: (res, strategy, trace) => ({ res, strategy, trace }),
-        };
-        return connectToPeer(deps, addr, { signal });
-      },
-      mayUpgrade: () => {
-        const addr = this.#peers.known(pipe.remoteId);
-        return !!addr && usable(true).some((s) => s.applies(this.address, addr).verdict !== "no");
-      },
-      closed: () => this.closed,
-      logger: this.logger,
-      timers: this.#o.timers,
-    };
-  }
 
   /**
    * Aborts every connect() in flight, stops the servers, closes every pipe
