@@ -37,18 +37,24 @@ function linkedPair(holdFinal: "a" | "b") {
   return { a, b, release: () => release() };
 }
 
+/** Two nodes' pipe sets on one fake clock, a pipe between them whose b side holds its FIN until released. */
+function twoSets() {
+  const time = new FakeTime();
+  const opts = { logger: nullLogger, clock: time, timers: time, pipeOptions: { ...PIPE_DEFAULTS } };
+  const sa = new PipeSet(opts);
+  const sb = new PipeSet(opts);
+  const [ka, kb] = sessionPair();
+  const link = linkedPair("b");
+  const a = sa.adopt({ stream: link.a, session: ka, role: "initiator" }, "memory", false);
+  const b = sb.adopt({ stream: link.b, session: kb, role: "responder" }, "memory", true);
+  return { time, sa, sb, link, a, b };
+}
+
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe("PipeSet", () => {
   it("closeAll() waits for a pipe the peer closed until its transport let go (its FIN flushed)", async () => {
-    const time = new FakeTime();
-    const opts = { logger: nullLogger, clock: time, timers: time, pipeOptions: { ...PIPE_DEFAULTS } };
-    const sa = new PipeSet(opts);
-    const sb = new PipeSet(opts);
-    const [ka, kb] = sessionPair();
-    const link = linkedPair("b");
-    const a = sa.adopt({ stream: link.a, session: ka, role: "initiator" }, "memory", false);
-    const b = sb.adopt({ stream: link.b, session: kb, role: "responder" }, "memory", true);
+    const { time, sa, sb, link, a, b } = twoSets();
     await a.send("hi");
     assert.equal((await b.recv()).text, "hi");
 
@@ -68,14 +74,7 @@ describe("PipeSet", () => {
   });
 
   it("closeAll() is bounded by the linger when the FIN never flushes", async () => {
-    const time = new FakeTime();
-    const opts = { logger: nullLogger, clock: time, timers: time, pipeOptions: { ...PIPE_DEFAULTS } };
-    const sa = new PipeSet(opts);
-    const sb = new PipeSet(opts);
-    const [ka, kb] = sessionPair();
-    const link = linkedPair("b");
-    const a = sa.adopt({ stream: link.a, session: ka, role: "initiator" }, "memory", false);
-    const b = sb.adopt({ stream: link.b, session: kb, role: "responder" }, "memory", true);
+    const { time, sa, sb, link, a, b } = twoSets();
     void a.close();
     assert.equal(await b.closed, undefined);
     let bDone = false;
