@@ -8,20 +8,23 @@
  * datagram is authenticated (packet.ts). Time comes from the injected clock
  * and timers, so the whole machine runs on FakeTime in tests.
  *
+ * This module is the connection: the ByteTransport face, the datagrams in,
+ * the receiving half (acks, the receive window, the peer's FIN) and the
+ * close. What to send and when is the sender's (sender.ts).
+ *
  * It implements the Pipe's ByteTransport, so a Pipe runs over it unchanged.
  */
 import { EventEmitter } from "node:events";
 import { PeerTimeoutError, PipeClosedError } from "../errors.ts";
 import type { ByteTransport, TransportEvents } from "../pipe/transport.ts";
 import { systemClock, systemTimers, type Clock, type TimerHandle, type Timers } from "../util/clock.ts";
-import { Bbr } from "./bbr.ts";
-import { NewReno, type CongestionOptions } from "./congestion.ts";
-import { decodePacket, encodePacket, FLAG_DATA, FLAG_FIN, FLAG_RST, MAX_ACK_SACK, MAX_PAYLOAD, type Packet } from "./packet.ts";
+import type { Bbr } from "./bbr.ts";
+import type { CongestionOptions, NewReno } from "./congestion.ts";
+import { decodePacket, encodePacket, FLAG_DATA, FLAG_FIN, FLAG_RST, MAX_ACK_SACK, type Packet } from "./packet.ts";
 import { Receiver } from "./receiver.ts";
-import { Scoreboard, type Sent } from "./scoreboard.ts";
-import { concat, SendQueue } from "./send-queue.ts";
-import { Pacer } from "./pacer.ts";
-import { RtoEstimator, type RtoOptions } from "./rto.ts";
+import type { RtoEstimator, RtoOptions } from "./rto.ts";
+import { concat } from "./send-queue.ts";
+import { Sender } from "./sender.ts";
 
 export interface RudpOptions {
   /** Both ends use the same id; packets with another are dropped. */
@@ -64,27 +67,14 @@ export interface RudpStats {
 
 export class RudpConnection extends EventEmitter<TransportEvents> implements ByteTransport {
   readonly stats: RudpStats = { sent: 0, retransmitted: 0, received: 0, duplicates: 0, forged: 0, timeouts: 0 };
-  readonly cc: NewReno | Bbr;
-  readonly rtt: RtoEstimator;
   readonly #o: Required<Pick<RudpOptions, "connId" | "key" | "send" | "receiveWindow" | "highWaterMark" | "maxTimeouts" | "ackDelayMs">>;
   readonly #clock: Clock;
   readonly #timers: Timers;
   // Sending.
-  readonly #queue = new SendQueue();
-  readonly #sb = new Scoreboard();
-  #peerAck = 1;
-  #peerWindow = 16;
-  #silentTimeouts = 0;
-  #reorderTimer?: TimerHandle;
-  #paceTimer?: TimerHandle;
-  readonly #pacer = new Pacer();
+  readonly #tx: Sender;
   #lingerTimer?: TimerHandle;
   #closed = false;
-  #endRequested = false;
   #endDone?: () => void;
-  #finSeq?: number;
-  #needDrain = false;
-  #rtoTimer?: TimerHandle;
   // Receiving.
   readonly #rx: Receiver;
   #endEmitted = false;
@@ -101,9 +91,35 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#o = { receiveWindow: 2048, highWaterMark: 1 << 20, maxTimeouts: 10, ackDelayMs: 10, ...o };
     this.#clock = o.clock ?? systemClock;
     this.#timers = o.timers ?? systemTimers;
-    this.cc = o.controller === "newreno" ? new NewReno(o.congestion) : new Bbr(o.congestion?.initialWindow);
-    this.rtt = new RtoEstimator(o.rto);
+    this.#tx = new Sender(
+      {
+        clock: this.#clock,
+        timers: this.#timers,
+        highWaterMark: this.#o.highWaterMark,
+        maxTimeouts: this.#o.maxTimeouts,
+        stats: this.stats,
+        transmit: (flags, seq, payload) => this.#transmit(flags, seq, payload),
+        drain: () => this.emit("drain"),
+        finAcked: () => {
+          const done = this.#endDone;
+          this.#endDone = undefined;
+          done?.();
+        },
+        silent: () => this.#onSilent(),
+      },
+      o,
+    );
     this.#rx = new Receiver(this.#o.receiveWindow, (b) => this.emit("data", b));
+  }
+
+  /** The congestion controller (BBR or NewReno). */
+  get cc(): NewReno | Bbr {
+    return this.#tx.cc;
+  }
+
+  /** The round-trip estimate and retransmission timeout. */
+  get rtt(): RtoEstimator {
+    return this.#tx.rtt;
   }
 
   // ── ByteTransport ──────────────────────────────────────────────────────
@@ -114,21 +130,16 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
       if (done) queueMicrotask(() => done(err));
       return false;
     }
-    const bytes = chunks.length === 1 ? chunks[0] : concat(chunks);
-    this.#queue.push(bytes, done);
-    this.#pump();
-    if (this.writableLength >= this.#o.highWaterMark) this.#needDrain = true;
-    return !this.#needDrain;
+    return this.#tx.write(chunks.length === 1 ? chunks[0] : concat(chunks), done);
   }
 
   end(done?: () => void): void {
-    if (this.#endRequested || this.#destroyed) {
+    if (this.#tx.ending || this.#destroyed) {
       if (done) queueMicrotask(done);
       return;
     }
-    this.#endRequested = true;
     this.#endDone = done;
-    this.#pump();
+    this.#tx.end();
   }
 
   destroy(err?: Error): void {
@@ -140,9 +151,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#o.send(encodePacket({ flags: FLAG_RST, connId: this.#o.connId, seq: 0, ack: this.#rx.next, window: 0, sack: [] }, this.#o.key));
-    this.#stopTimers();
-    const failed = err ?? new PipeClosedError("connection destroyed");
-    this.#queue.fail(failed);
+    this.#stopTimers(err ?? new PipeClosedError("connection destroyed"));
     if (err) this.emit("error", err);
     this.#emitClose();
   }
@@ -160,15 +169,15 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
   }
 
   get writableLength(): number {
-    return this.#queue.bytes + this.#sb.unackedBytes;
+    return this.#tx.writableLength;
   }
 
   get needDrain(): boolean {
-    return this.#needDrain;
+    return this.#tx.needDrain;
   }
 
   get writable(): boolean {
-    return !this.#destroyed && !this.#endRequested;
+    return !this.#destroyed && !this.#tx.ending;
   }
 
   get destroyed(): boolean {
@@ -189,7 +198,7 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     const p = r.packet;
     this.stats.received++;
     // Any authentic packet proves the peer is there (a zero-window probe's answer included).
-    this.#silentTimeouts = 0;
+    this.#tx.peerAlive();
     if (p.flags & FLAG_RST) {
       if (!this.#closed) this.destroy(new PipeClosedError("the peer reset the connection"));
       return;
@@ -199,51 +208,10 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
       if (p.flags & (FLAG_DATA | FLAG_FIN)) this.#sendAck(true);
       return;
     }
-    this.#onAck(p);
+    this.#tx.onAck(p);
     if (p.flags & (FLAG_DATA | FLAG_FIN)) this.#onData(p);
-    this.#pump();
+    this.#tx.pump();
     this.#maybeClose();
-  }
-
-  #onAck(p: Packet): void {
-    if (p.ack > this.#sb.nextSeq) return; // acks for packets never sent: forged or corrupt
-    this.#peerWindow = p.window;
-    this.#peerAck = Math.max(this.#peerAck, p.ack);
-    const r = this.#sb.ack(p, this.#clock.now());
-    if (r.sample !== undefined) this.rtt.sample(r.sample);
-    if (r.newly > 0) {
-      if (this.cc instanceof Bbr) {
-        if (r.rate) this.cc.onSample(r.rate, this.#sb.pipe, this.#clock.now(), r.newly);
-      } else this.cc.onAck(r.newly, this.#sb.una);
-      this.#restartRto();
-    }
-    if (r.finAcked) {
-      const done = this.#endDone;
-      this.#endDone = undefined;
-      done?.();
-    }
-    this.#detectLoss();
-    if (this.#needDrain && this.writableLength < this.#o.highWaterMark / 2) {
-      this.#needDrain = false;
-      this.emit("drain");
-    }
-  }
-
-  #detectLoss(): void {
-    const { lost, waitMs } = this.#sb.detectLoss(this.#clock.now());
-    if (lost > 0) {
-      if (this.cc instanceof NewReno) this.cc.onLoss(this.#sb.pipe + lost, this.#sb.nextSeq - 1);
-      else this.cc.onLoss(lost);
-    }
-    this.#timers.clearTimeout(this.#reorderTimer);
-    this.#reorderTimer = undefined;
-    if (Number.isFinite(waitMs)) {
-      this.#reorderTimer = this.#timers.setTimeout(() => {
-        this.#reorderTimer = undefined;
-        this.#detectLoss();
-        this.#pump();
-      }, Math.ceil(waitMs));
-    }
   }
 
   #onData(p: Packet): void {
@@ -265,64 +233,10 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
 
   // ── Output ─────────────────────────────────────────────────────────────
 
-  /** Pacing (BBR's rate; NewReno sends its window at once). */
-  #paceOk(): boolean {
-    const wait = this.#pacer.wait(this.cc instanceof Bbr ? this.cc.pacingRate : Infinity, this.#clock.now());
-    if (wait === 0) return true;
-    this.#paceTimer ??= this.#timers.setTimeout(() => {
-      this.#paceTimer = undefined;
-      this.#pump();
-    }, wait);
-    return false;
-  }
-
-  #pump(): void {
-    if (this.#destroyed) return;
-    for (;;) {
-      if (!this.cc.canSend(this.#sb.pipe)) break;
-      if (!this.#hasWork() || !this.#paceOk()) break;
-      const lost = this.#sb.firstLost();
-      if (lost !== undefined) {
-        this.#transmit(lost, this.#sb.get(lost)!, true);
-        continue;
-      }
-      // Flow control: the peer takes packets below peerAck + window; one probe while it is shut.
-      const shut = this.#sb.nextSeq >= this.#peerAck + this.#peerWindow;
-      if (shut && (this.#sb.size > 0 || this.#peerWindow > 0)) break;
-      const e = this.#nextPacket();
-      if (!e) break;
-      this.#transmit(this.#sb.add(e), e, false);
-      if (shut) break;
-    }
-  }
-
-  /** Something to send: a lost packet, queued bytes, or the FIN (window checks come after). */
-  #hasWork(): boolean {
-    return this.#sb.firstLost() !== undefined || !this.#queue.empty || (this.#endRequested && this.#finSeq === undefined);
-  }
-
-  /** The next packet from the queue (up to MAX_PAYLOAD bytes), or the FIN once the queue is empty. */
-  #nextPacket(): Sent | undefined {
-    const now = this.#clock.now();
-    const payload = this.#queue.take(MAX_PAYLOAD);
-    if (payload) return { payload, fin: false, sentAt: now, retransmitted: false, sacked: false, lost: false };
-    if (this.#endRequested && this.#finSeq === undefined) {
-      this.#finSeq = this.#sb.nextSeq;
-      return { fin: true, sentAt: now, retransmitted: false, sacked: false, lost: false };
-    }
-    return undefined;
-  }
-
-  #transmit(seq: number, e: Sent, retransmission: boolean): void {
-    if (retransmission) {
-      this.#sb.resent(seq, this.#clock.now());
-      this.stats.retransmitted++;
-    }
-    const flags = (e.payload ? FLAG_DATA : 0) | (e.fin ? FLAG_FIN : 0);
-    this.#o.send(encodePacket({ flags, connId: this.#o.connId, seq, ack: this.#rx.next, window: this.#rx.window(), sack: this.#rx.sackRanges(), payload: e.payload }, this.#o.key));
-    this.stats.sent++;
+  /** One packet of the sender's, with our ack, window and SACK ranges. */
+  #transmit(flags: number, seq: number, payload?: Uint8Array): void {
+    this.#o.send(encodePacket({ flags, connId: this.#o.connId, seq, ack: this.#rx.next, window: this.#rx.window(), sack: this.#rx.sackRanges(), payload }, this.#o.key));
     this.#ackSent();
-    this.#rtoTimer ??= this.#timers.setTimeout(() => this.#onRto(), this.rtt.rto);
   }
 
   #sendAck(lingering = false): void {
@@ -338,41 +252,21 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#ackTimer = undefined;
   }
 
-  #restartRto(): void {
-    this.#timers.clearTimeout(this.#rtoTimer);
-    this.#rtoTimer = undefined;
-    if (this.#sb.size > 0) this.#rtoTimer = this.#timers.setTimeout(() => this.#onRto(), this.rtt.rto);
-  }
-
-  #onRto(): void {
-    this.#rtoTimer = undefined;
-    if (this.#destroyed || this.#sb.size === 0) return;
-    this.stats.timeouts++;
-    this.rtt.backoff();
-    if (++this.#silentTimeouts > this.#o.maxTimeouts) {
-      if (this.#endEmitted && this.#finSeq !== undefined && this.#sb.size === 1 && this.#sb.get(this.#finSeq) !== undefined) {
-        // Everything was delivered both ways; only the ack of our FIN is missing (the peer
-        // closed and stopped lingering). That is an orderly end, not a failure.
-        this.#closeQuietly();
-        return;
-      }
-      this.destroy(new PeerTimeoutError(`the peer stopped acknowledging (${this.#o.maxTimeouts} timeouts in a row)`));
+  /** The peer stopped acknowledging (the sender's timeouts ran out). */
+  #onSilent(): void {
+    if (this.#endEmitted && this.#tx.onlyFinInFlight) {
+      // Everything was delivered both ways; only the ack of our FIN is missing (the peer
+      // closed and stopped lingering). That is an orderly end, not a failure.
+      this.#closeQuietly();
       return;
     }
-    if (this.cc instanceof NewReno) this.cc.onTimeout(this.#sb.pipe);
-    else this.cc.onTimeout();
-    // After a timeout everything unSACKed is presumed lost; resend from the oldest.
-    this.#sb.markAllLost();
-    const first = this.#sb.firstLost();
-    if (first !== undefined) this.#transmit(first, this.#sb.get(first)!, true);
-    this.#pump();
+    this.destroy(new PeerTimeoutError(`the peer stopped acknowledging (${this.#o.maxTimeouts} timeouts in a row)`));
   }
 
   // ── Close ──────────────────────────────────────────────────────────────
 
   #maybeClose(): void {
-    const ourFinAcked = this.#finSeq !== undefined && this.#sb.una > this.#finSeq;
-    if (ourFinAcked && this.#endEmitted && !this.#destroyed) this.#closeQuietly();
+    if (this.#tx.finAcked && this.#endEmitted && !this.#destroyed) this.#closeQuietly();
   }
 
   #closeQuietly(): void {
@@ -384,12 +278,11 @@ export class RudpConnection extends EventEmitter<TransportEvents> implements Byt
     this.#emitClose();
   }
 
-  #stopTimers(): void {
-    this.#timers.clearTimeout(this.#rtoTimer);
+  /** Every timer freed, the sender's too; `err` fails the writes still queued. */
+  #stopTimers(err?: Error): void {
+    this.#tx.stop(err);
     this.#timers.clearTimeout(this.#ackTimer);
-    this.#timers.clearTimeout(this.#reorderTimer);
-    this.#timers.clearTimeout(this.#paceTimer);
-    this.#rtoTimer = this.#ackTimer = this.#reorderTimer = this.#paceTimer = undefined;
+    this.#ackTimer = undefined;
   }
 
   #emitClose(): void {
