@@ -3,17 +3,15 @@
  * owns their lifecycle. The parts: the TCP servers and inbound admission
  * (src/server/), the signed address (src/identity/publisher.ts), NAT discovery
  * and port mapping (src/node-network.ts), signaling and the strategies'
- * responders (src/node-signaling.ts), and connect() (src/connect/orchestrator.ts).
+ * responders (src/node-signaling.ts), and connect() (src/connect/orchestrator.ts,
+ * with what it borrows from the node built by src/connect/node-deps.ts).
  *
  * close() (or destroy()) aborts the node's lifetime first: every connect() in
  * flight rejects with NodeClosedError, and close() resolves after they have.
  */
-import type net from "node:net";
-import type { Duplex } from "node:stream";
-import { connectToPeer, type ConnectDeps } from "./connect/orchestrator.ts";
+import { connectToPeer } from "./connect/orchestrator.ts";
 import { fetchAddress } from "./connect/fetch-address.ts";
-import { keepPath } from "./connect/keep-path.ts";
-import { keepPathDeps } from "./connect/keep-path-deps.ts";
+import { connectDeps, secureWith, sessionParams, type ConnectBase, type SecureFn } from "./connect/node-deps.ts";
 import { PeerMemory } from "./connect/peers.ts";
 import { InvalidArgumentError, NodeClosedError } from "./errors.ts";
 import type { NodeAddress } from "./identity/address.ts";
@@ -28,8 +26,7 @@ import { resolvePipeOptions, type Pipe, type PipeOptions } from "./pipe/pipe.ts"
 import { InboundAcceptor } from "./server/inbound.ts";
 import { PipeSet } from "./server/pipes.ts";
 import { InboundWaiters } from "./server/inbound-waiters.ts";
-import { closeServers, listenAll } from "./server/listener.ts";
-import { handshake, type HandshakeParams, type HandshakeResult, type HandshakeRole } from "./session/handshake.ts";
+import { listenAll, type Listening } from "./server/listener.ts";
 import { openSignaling } from "./node-signaling.ts";
 import type { Signaling } from "./signaling/signaling.ts";
 import { defaultStrategies, relayUris } from "./strategies/index.ts";
@@ -41,6 +38,7 @@ import type { Logger } from "./util/logger.ts";
 
 export type { ConnectOptions, NodeOptions } from "./options.ts";
 
+/** The events a Node emits: `pipe` (a peer connected), `nat` (discovery finished), `address` (re-signed), `close`. */
 export interface NodeEvents {
   pipe: [Pipe];
   nat: [NatReport];
@@ -48,6 +46,7 @@ export interface NodeEvents {
   close: [];
 }
 
+/** A running p2pnode: its TCP servers, signed address and identity. Made by startNode(); runs until close() or destroy(). */
 export class Node extends Closable<NodeEvents> {
   readonly identity: Identity;
   readonly logger: Logger;
@@ -61,8 +60,9 @@ export class Node extends Closable<NodeEvents> {
   readonly #peers: PeerMemory;
   readonly #publisher: AddressPublisher;
   readonly #network: NodeNetwork;
-  #servers: net.Server[] = [];
-  #port = 0;
+  readonly #secure: SecureFn;
+  readonly #connectBase: ConnectBase;
+  #listening?: Listening;
   #signaling?: Signaling;
 
   /** Prefer startNode(); `opts` are resolved and checked here (InvalidArgumentError names the option). */
@@ -84,7 +84,7 @@ export class Node extends Closable<NodeEvents> {
       maxPerSource: o.maxPendingHandshakesPerSource,
       handshakeTimeout: o.handshakeTimeout,
       firstMessageTimeout: o.handshakeFirstMessageTimeout,
-      params: () => this.#handshakeParams(),
+      params: () => sessionParams(this.#pipeOptions),
       accept: o.accept,
       waiters: this.#waiters,
       onSession: (res, strategy) => this.#adoptInbound(res, strategy),
@@ -92,6 +92,9 @@ export class Node extends Closable<NodeEvents> {
       logger: this.logger,
     });
     this.#publisher = new AddressPublisher({ ...o, identity, ttl: o.addressTtl, relays: relayUris(this.#strategies), onChange: (text) => this.emit("address", text) });
+    this.#secure = secureWith(identity, o.handshakeTimeout, () => sessionParams(this.#pipeOptions));
+    this.#connectBase = { ...o, identity, lifetime: this.lifetime, strategies: this.#strategies, peers: this.#peers, secure: this.#secure,
+      local: () => this.address, signaling: () => this.#signaling, expectInbound: (peer, token, w) => this.#waiters.expect(peer, token, w) };
     this.#network = new NodeNetwork({ ...o, publisher: this.#publisher, lifetime: this.lifetime, onNat: (report) => this.emit("nat", report) });
   }
 
@@ -108,7 +111,7 @@ export class Node extends Closable<NodeEvents> {
   }
   /** The TCP port the node listens on. */
   get port(): number {
-    return this.#port;
+    return this.#listening?.port ?? 0;
   }
   /** The last NAT discovery report (undefined before it finishes, or without STUN servers). */
   get nat(): NatReport | undefined {
@@ -142,12 +145,10 @@ export class Node extends Closable<NodeEvents> {
   /** @internal Listens, signs the first address, starts discovery, port mapping and signaling. */
   async listen(): Promise<void> {
     const o = this.#o;
-    const listening = await listenAll({ hosts: o.hosts, port: o.port, maxConnections: o.maxPendingHandshakes * 16, logger: this.logger, onConnection: this.#inbound.handle });
-    this.#servers = listening.servers;
-    this.#port = listening.port;
-    this.#publisher.publish(publishedInterfaces(listInterfaces(), { hosts: o.hosts, port: this.#port, names: o.interfaces }));
+    const listening = (this.#listening = await listenAll({ hosts: o.hosts, port: o.port, maxConnections: o.maxPendingHandshakes * 16, logger: this.logger, onConnection: this.#inbound.handle }));
+    this.#publisher.publish(publishedInterfaces(listInterfaces(), { hosts: o.hosts, port: listening.port, names: o.interfaces }));
     if (o.stun.length) this.#network.startDiscovery();
-    if (o.portMapping && !(o.hosts && o.hosts.every(isLoopback))) this.#network.startPortMapping(this.#port, this.#servers[0]);
+    if (o.portMapping && !(o.hosts && o.hosts.every(isLoopback))) this.#network.startPortMapping(listening.port, listening.servers[0]);
     if (!o.signaling.length) return;
     const { signaling, started } = openSignaling({
       options: o,
@@ -157,7 +158,7 @@ export class Node extends Closable<NodeEvents> {
       strategies: this.#strategies,
       address: () => this.address,
       responder: {
-        secure: (stream, role, peer, signal, extra) => this.#secure(stream, role, peer, signal, extra),
+        secure: this.#secure,
         adopt: (res, strategy, resume) => this.#adoptInbound(res, strategy, resume),
         mayDial: (requester, host) => this.#peers.mayDial(requester, host),
       },
@@ -182,15 +183,6 @@ export class Node extends Closable<NodeEvents> {
     return fetchAddress(this.#signaling, peerId, brokers, opts);
   }
 
-  #handshakeParams(): HandshakeParams {
-    return { maxMessageSize: this.#pipeOptions.maxMessageSize, ...(this.#pipeOptions.resumeWindow > 0 ? { resumable: true } : {}) };
-  }
-
-  /** The outbound side's handshake (a dial, or a responder's dial for a peer): `peer` must prove its identity. */
-  #secure(stream: Duplex, role: HandshakeRole, peer: NodeId, signal: AbortSignal, extra?: Partial<HandshakeParams>): Promise<HandshakeResult> {
-    return handshake(stream, { identity: this.identity, role, params: { ...this.#handshakeParams(), ...extra }, expectedRemoteId: peer, timeout: this.#o.handshakeTimeout, signal });
-  }
-
   /** A session the peer asked for (inbound TCP, or a responder's dial): our callbacks apply, whoever dialled TCP. */
   #adoptInbound(res: DialResult, strategy: string, resume?: string): void {
     if (this.closed) return void res.stream.destroy();
@@ -209,39 +201,13 @@ export class Node extends Closable<NodeEvents> {
    */
   connect(addr: string | NodeAddress, opts: ConnectOptions = {}): Promise<Pipe> {
     if (this.closed) return Promise.reject(new NodeClosedError("the node is closed"));
-    const call = connectToPeer(this.#connectDeps(opts), addr, opts);
+    const deps = connectDeps(this.#connectBase, (res, strategy, trace) => this.#pipes.adopt(res, strategy, false, trace), opts);
+    const call = connectToPeer(deps, addr, opts);
     const settled = call.catch(() => {});
     this.#connecting.add(settled);
     void settled.then(() => this.#connecting.delete(settled));
     return call;
   }
-
-  #connectDeps(opts: ConnectOptions): ConnectDeps<Pipe> {
-    return {
-      ...this.#connectBase(),
-      adopt: (res, strategy, trace) => {
-        const pipe = this.#pipes.adopt(res, strategy, false, trace);
-        // A relayed pipe looks for a better path unless the caller chose the strategies (and not `upgrade`).
-        if (pipe.resumeId) keepPath(pipe, keepPathDeps(this.#connectBase(), pipe, opts.strategies), { upgrade: opts.upgrade ?? !opts.strategies });
-        return pipe;
-      },
-    };
-  }
-
-  #connectBase(): Omit<ConnectDeps<never>, "adopt"> {
-    return {
-      ...this.#o,
-      identity: this.identity,
-      lifetime: this.lifetime,
-      strategies: this.#strategies,
-      local: () => this.address,
-      signaling: () => this.#signaling,
-      peers: this.#peers,
-      secure: (stream, role, expected, signal, params) => this.#secure(stream, role, expected, signal, params),
-      expectInbound: (peer, token, w) => this.#waiters.expect(peer, token, w),
-    };
-  }
-
 
   /**
    * Aborts every connect() in flight, stops the servers, closes every pipe
@@ -254,7 +220,7 @@ export class Node extends Closable<NodeEvents> {
     await this.#network.close(); // deletes the external port on the gateway, frees discovery's sockets
     await this.#signaling?.close();
     this.#inbound.destroyPending();
-    const servers = closeServers(this.#servers);
+    const servers = this.#listening?.close();
     await this.#pipes.closeAll();
     await servers;
     this.emit("close");
