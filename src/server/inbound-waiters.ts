@@ -2,8 +2,16 @@
  * connect() calls waiting for the peer to dial us back (reverse connect), by
  * one-time token. A connection claims a waiter only if its handshake proved
  * the identity the waiter expects.
+ *
+ * A session that carries the token but proves another identity fails the
+ * waiter at once with PeerIdentityError. Only the asked peer can know the
+ * token: the request is sealed to the key its address names, and the peer's
+ * dial-back sends the token in the handshake's last message, encrypted, after
+ * it has checked that our listener proves our key. So a wrong key with the
+ * right token means the peer that holds the address's key handed its token to
+ * another identity: the impostor case, not a stranger to wait out.
  */
-import { AbortError, TimeoutError } from "../errors.ts";
+import { AbortError, PeerIdentityError, TimeoutError } from "../errors.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { DialResult } from "../strategies/strategy.ts";
 import type { Timers } from "../util/clock.ts";
@@ -12,6 +20,7 @@ import { deadline } from "../util/deadline.ts";
 interface Waiter {
   peer: NodeId;
   resolve: (r: DialResult) => void;
+  fail: (err: Error) => void;
 }
 
 export class InboundWaiters {
@@ -44,6 +53,10 @@ export class InboundWaiters {
         done();
         reject(opts.signal.aborted ? new AbortError("stopped waiting for the peer to connect") : new TimeoutError(`the peer did not connect back within ${opts.timeout} ms`));
       };
+      const fail = (err: Error) => {
+        done();
+        reject(err);
+      };
       if (d.signal.aborted) return onEnd();
       d.signal.addEventListener("abort", onEnd, { once: true });
       this.#waiting.set(token, {
@@ -52,17 +65,21 @@ export class InboundWaiters {
           done();
           resolve(r);
         },
+        fail,
       });
     });
   }
 
   /**
-   * The waiter for `token` if `peer` is the one it expects ("wrong-peer" if
-   * another identity presents the token: the waiter stays; undefined if no one waits).
+   * The waiter for `token` if `peer` is the one it expects; "wrong-peer" if
+   * another identity presents the token (the waiter then rejects with
+   * PeerIdentityError and is gone); undefined if no one waits.
    */
   claim(token: string, peer: NodeId): ((r: DialResult) => void) | "wrong-peer" | undefined {
     const w = this.#waiting.get(token);
     if (!w) return undefined;
-    return w.peer === peer ? w.resolve : "wrong-peer";
+    if (w.peer === peer) return w.resolve;
+    w.fail(new PeerIdentityError(`the peer connected back as ${peer}, not as ${w.peer} (its address's key)`));
+    return "wrong-peer";
   }
 }

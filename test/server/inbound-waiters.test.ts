@@ -1,8 +1,8 @@
-/** Reverse-connect waiters on fake time: claimed by the right peer only, freed on timeout and abort. */
+/** Reverse-connect waiters on fake time: claimed by the right peer only, failed by a wrong one, freed on timeout and abort. */
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { AbortError, TimeoutError } from "../../src/errors.ts";
+import { AbortError, PeerIdentityError, TimeoutError } from "../../src/errors.ts";
 import { Identity } from "../../src/identity/identity.ts";
 import { InboundWaiters } from "../../src/server/inbound-waiters.ts";
 import type { DialResult } from "../../src/strategies/strategy.ts";
@@ -12,19 +12,29 @@ const peer = Identity.generate().id;
 const other = Identity.generate().id;
 const session = (id: string) => ({ stream: new PassThrough(), session: { remoteId: id }, role: "responder" }) as unknown as DialResult;
 
-test("the expected peer's session claims the waiter; another identity with the token does not", async () => {
+test("the expected peer's session claims the waiter; a token from nobody waited for claims nothing", async () => {
   const time = new FakeTime();
   const w = new InboundWaiters({ timers: time });
   const waiting = w.expect(peer, "tok", { timeout: 1000, signal: new AbortController().signal });
-  assert.equal(w.claim("tok", other), "wrong-peer");
   assert.equal(w.claim("nope", peer), undefined);
   const claim = w.claim("tok", peer);
-  assert.equal(typeof claim, "function", "the waiter stayed after the wrong peer");
+  assert.equal(typeof claim, "function");
   const res = session(peer);
   (claim as (r: DialResult) => void)(res);
   assert.equal(await waiting, res);
   assert.equal(w.size, 0);
   assert.equal(time.pending, 0, "its timer was freed");
+});
+
+test("another identity with the token: PeerIdentityError at once (only the asked peer knows the token), the waiter and its timer freed", async () => {
+  const time = new FakeTime();
+  const w = new InboundWaiters({ timers: time });
+  const waiting = w.expect(peer, "tok", { timeout: 1000, signal: new AbortController().signal });
+  assert.equal(w.claim("tok", other), "wrong-peer");
+  await assert.rejects(waiting, (e: Error) => e instanceof PeerIdentityError && e.message.includes(other) && e.message.includes(peer));
+  assert.equal(w.size, 0);
+  assert.equal(time.pending, 0);
+  assert.equal(w.claim("tok", peer), undefined, "the token is spent");
 });
 
 test("no one connects back: TimeoutError exactly at the timeout, not a millisecond before", async () => {
