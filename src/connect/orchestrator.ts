@@ -123,7 +123,7 @@ async function runStrategies<P>(
       run: (signal, budget) => {
         emit("strategy", { strategy: r.name, reason, cap: r.cap });
         // Nothing more from an attempt once it has ended (cancelled, timed out): the trace stays in order.
-        const ctx = dialContext(deps, remote, r.strategy, signaling, (event, detail) => void (signal.aborted || emit(event as ProgressEventName, (detail ?? {}) as never)));
+        const ctx = dialContext(deps, remote, r.strategy, signaling, (event, detail) => void (signal.aborted || emit(event, detail as never)));
         return r.strategy.dial(ctx, { signal, timeout: budget });
       },
     });

@@ -5,14 +5,15 @@
  * the public surface (tests and lab fixtures read them): do not rename.
  *
  * The orchestrator emits the connect-level events; strategies emit theirs
- * through DialContext.progress (strategies sit below this layer and cannot
- * import it, so their details are typed here, where they surface).
+ * through DialContext.progress, typed by src/strategies/progress.ts (the one
+ * list of strategy events), and the orchestrator adds `ms` to them here.
  */
 import type { NodeId } from "../identity/identity.ts";
+import { STRATEGY_PROGRESS_EVENTS, type StrategyProgressDetails } from "../strategies/progress.ts";
 import type { StrategyName } from "../strategies/strategy.ts";
 
-/** The detail of each progress event, by event name. */
-export type ProgressDetails = {
+/** The connect-level events: what the orchestrator itself reports. */
+type ConnectProgressDetails = {
   /** Connecting by id: asking the peer for its address over signaling. */
   "fetch-address": { peer: NodeId; ms: number };
   /** A strategy starts; `cap` bounds an attempt that may not work (ms). */
@@ -25,34 +26,12 @@ export type ProgressDetails = {
   "strategy-cancelled": { strategy: StrategyName; reason: string; ms: number };
   /** A pipe is up. */
   connected: { strategy: StrategyName; ms: number };
-  /** direct: a TCP dial to one candidate endpoint. */
-  dial: { host: string; port: number; kind: string; ms: number };
-  /** direct: that dial failed. */
-  "dial-failed": { host: string; port: number; error: string; ms: number };
-  /** reverse: we asked the peer to dial us. */
-  "reverse-request": { peer: NodeId; ms: number };
-  /** punch: the request went out, with the clock estimate it is timed by. */
-  "punch-request": { offer: unknown; rttMs: number; offsetMs: number; startInMs: number; ms: number };
-  /** punch: the simultaneous open is scheduled. */
-  "punch-start": { targets: unknown; localPorts: unknown; startInMs: number; ms: number };
-  /** punch: a punched connection opened (before its handshake). */
-  "punch-connected": {
-    target: string;
-    localPort: number;
-    attempt: number;
-    synToOpenMs: number;
-    skewMs: number;
-    lateMs: number;
-    totalMs: number;
-    report: unknown;
-    ms: number;
-  };
-  /** turn: our relay granted an allocation; the peer is told to reach `relayed`. */
-  "turn-allocated": { server: string; relayed: string; transport: "tcp" | "udp"; ms: number };
-  /** turn: the peer reached us through the relay (before the handshake's end). */
-  "turn-connected": { server: string; transport: "tcp" | "udp"; ms: number };
 };
 
+/** The detail of each progress event, by event name: the connect-level events and every strategy's, each with `ms`. */
+export type ProgressDetails = ConnectProgressDetails & { [K in keyof StrategyProgressDetails]: StrategyProgressDetails[K] & { ms: number } };
+
+/** The name of a connect() progress event (a key of ProgressDetails). */
 export type ProgressEventName = keyof ProgressDetails;
 
 /** One progress event as a value: `{ event, detail }`, discriminated by `event`. */
@@ -66,7 +45,7 @@ export type ProgressEvent = { [K in ProgressEventName]: { event: K; detail: Prog
  */
 export type ProgressListener = <K extends ProgressEventName>(event: K, detail: ProgressDetails[K]) => void;
 
-/** The names, for checks of input that crosses a type boundary (a strategy's string event). */
+/** The names, for checks of input that crosses a type boundary. */
 export const PROGRESS_EVENTS: ReadonlySet<string> = new Set<ProgressEventName>([
   "fetch-address",
   "strategy",
@@ -74,14 +53,7 @@ export const PROGRESS_EVENTS: ReadonlySet<string> = new Set<ProgressEventName>([
   "strategy-failed",
   "strategy-cancelled",
   "connected",
-  "dial",
-  "dial-failed",
-  "reverse-request",
-  "punch-request",
-  "punch-start",
-  "punch-connected",
-  "turn-allocated",
-  "turn-connected",
+  ...STRATEGY_PROGRESS_EVENTS,
 ]);
 
 /** Packs a listener call into a ProgressEvent value (for traces and switch statements). */

@@ -19,6 +19,7 @@ import type { Applicability, DialContext, DialResult, Responder, ResponderContex
 import type { NodeAddress } from "../identity/address.ts";
 import { reachability } from "../identity/reachability.ts";
 import { capCandidates } from "./dial-policy.ts";
+import type { StrategyProgress } from "./progress.ts";
 import { admitRequest } from "./responder.ts";
 import { DirectStrategy, directCandidates } from "./direct.ts";
 
@@ -103,7 +104,7 @@ export class ReverseStrategy implements Strategy {
     const candidates = capCandidates(directCandidates(ctx.local, requester).filter((c) => ctx.mayDial(requester, c.host)));
     const dialCtx = {
       timers,
-      progress: (event: string, detail?: Record<string, unknown>) => ctx.logger.debug(event, detail),
+      progress: logProgress(ctx),
       secure: (stream: Parameters<ResponderContext["secure"]>[0], _role: unknown, s: AbortSignal) =>
         ctx.secure(stream, "initiator", from, s, { strategy: "reverse" as const, token: req.token }),
     };
@@ -124,4 +125,9 @@ export class ReverseStrategy implements Strategy {
     ctx.adopt(result, "reverse", req.resume);
     return { connected: true };
   }
+}
+
+/** The responder's dial reports to its log (nobody's connect() is watching it). */
+function logProgress(ctx: ResponderContext): StrategyProgress {
+  return (event, detail) => ctx.logger.debug(event, detail);
 }

@@ -12,7 +12,9 @@ import type { HandshakeParams, HandshakeResult, HandshakeRole } from "../session
 import type { Identity, NodeId } from "../identity/identity.ts";
 import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
+import type { StrategyProgress } from "./progress.ts";
 
+/** The names of the built-in strategies. */
 export type StrategyName = "direct" | "reverse" | "punch" | "turn";
 
 /** The signaling channel to one peer, as a strategy sees it. */
@@ -46,8 +48,8 @@ export interface DialContext {
    * params carry `token` (reverse connect). Resolves with that session.
    */
   expectInbound(token: string, opts: { timeout: number; signal: AbortSignal }): Promise<DialResult>;
-  /** Reports progress (for the CLI and traces). */
-  progress(event: string, detail?: Record<string, unknown>): void;
+  /** Reports progress (for the CLI and traces): a typed event of src/strategies/progress.ts. */
+  progress: StrategyProgress;
   /**
    * Set when this dial is a new path for a pipe we share with the peer: its
    * resume id. A strategy whose session the peer sets up on its own side
@@ -58,6 +60,7 @@ export interface DialContext {
   mayDial(host: string): boolean;
 }
 
+/** What a strategy's dial() resolves with: the stream, the handshake's session and our role in it. */
 export interface DialResult {
   stream: Duplex;
   session: HandshakeResult;
@@ -68,6 +71,7 @@ export interface DialResult {
   relay?: RelayPath;
 }
 
+/** Whether a strategy applies to a pair of addresses, and why. */
 export interface Applicability {
   /** "yes": expected to work; "maybe": worth a capped try; "no": skip. */
   verdict: "yes" | "maybe" | "no";
@@ -103,11 +107,14 @@ export interface ResponderContext {
 export interface Responder {
   /** Dialling out on a peer's behalf: rate-limited per peer and overall. */
   dialsOut: boolean;
+  /** Answers one request from peer `from`; the body is untrusted and must be checked. Resolves with the reply body. */
   handle(body: unknown, from: NodeId, ctx: ResponderContext, signal: AbortSignal): Promise<unknown>;
 }
 
+/** A way to connect to a peer (direct, reverse, punch, turn): see docs/architecture.md and test/compliance/. */
 export interface Strategy {
   readonly name: StrategyName;
+  /** Whether this strategy can work between these two addresses, and why (decided from the addresses alone). */
   applies(local: NodeAddress, remote: NodeAddress): Applicability;
   /**
    * Connects, or rejects with a typed error naming what failed. The contract

@@ -1,9 +1,15 @@
 /**
  * The one deadline helper: a caller's signal, an owner's lifetime and a
- * timeout folded into one AbortSignal (AbortSignal.any). Its reason is an
- * AbortError when a parent aborted and a TimeoutError when the time ran out, so
- * code below only ever listens to one signal. The timer runs on the injected
- * timers (fake in tests) and is freed by done() or when a parent aborts.
+ * timeout folded into one AbortSignal, that of its own AbortController, which
+ * listens to each parent. Its reason is an AbortError when a parent aborted and
+ * a TimeoutError when the time ran out, so code below only ever listens to one
+ * signal. The timer runs on the injected timers (fake in tests) and is freed,
+ * with the parents' listeners, by done() or when a parent aborts.
+ *
+ * Not AbortSignal.any / AbortSignal.timeout: the first would pass a parent's
+ * raw reason on (not an AbortError that names the wait), the second runs on
+ * the system's timers, which tests cannot fake, and keeps its timer until it
+ * fires; done() here frees the timer and the links to the parents at once.
  */
 import { AbortError, TimeoutError } from "../errors.ts";
 import { systemClock, systemTimers, type Clock, type Timers } from "./clock.ts";

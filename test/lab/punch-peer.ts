@@ -15,14 +15,15 @@ import { createInterface } from "node:readline";
 import type net from "node:net";
 import { buildOffer, type PunchTarget } from "../../src/strategies/punch/candidates.ts";
 import { openPunchPorts, type PunchPorts } from "../../src/strategies/punch/mappings.ts";
-import { describeReport, runPunch, type PunchRole } from "../../src/strategies/punch/session.ts";
+import type { HandshakeRole } from "../../src/session/handshake.ts";
+import { describeReport, runPunch } from "../../src/strategies/punch/session.ts";
 import type { NatSummary } from "../../src/identity/address.ts";
 
 const [stun, fifo] = process.argv.slice(2);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
 let ports: PunchPorts | undefined;
 
-function exchange(sock: net.Socket, role: PunchRole): Promise<void> {
+function exchange(sock: net.Socket, role: HandshakeRole): Promise<void> {
   return new Promise((resolve, reject) => {
     sock.resume();
     sock.once("error", reject);
@@ -43,7 +44,7 @@ async function handle(m: Record<string, unknown>): Promise<void> {
     const offer = buildOffer({ mappings: ports.mappings, nat: m.nat as NatSummary, lanIps: m.lanIps as string[], predict: 6 });
     out({ event: "offer", offer, publicIps: ports.mappings.map((x) => x.mapped.ip), localPorts: ports.localPorts, ms: ports.ms });
   } else if (m.op === "punch") {
-    const role = m.role as PunchRole;
+    const role = m.role as HandshakeRole;
     const p = ports;
     if (!p) throw new Error("no ports");
     const t0 = performance.timeOrigin + performance.now();

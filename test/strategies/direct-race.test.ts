@@ -32,7 +32,7 @@ function context(time: FakeTime, winsOn: number[] = []) {
   const steps: string[] = [];
   const ctx: Pick<DialContext, "secure" | "progress" | "timers"> = {
     timers: time,
-    progress: (event, detail) => void steps.push(`${event} ${detail?.port}`),
+    progress: (event, detail) => void steps.push(`${event} ${"port" in detail ? detail.port : ""}`),
     secure: (stream, _role, signal) =>
       winsOn.includes((stream as net.Socket).remotePort ?? 0)
         ? Promise.resolve({ remoteId: "peer" } as never)

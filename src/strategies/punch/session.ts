@@ -7,14 +7,14 @@
  */
 import type net from "node:net";
 import { AbortError, PunchError } from "../../errors.ts";
+import type { HandshakeRole } from "../../session/handshake.ts";
 import { deadline } from "../../util/deadline.ts";
 import { PreambleKind, encodePreamble, readPreamble, verifyPreamble } from "./preamble.ts";
 import { simultaneousOpen, type ConnectInfo, type SimultaneousOpenOptions, type SimultaneousOpenReport } from "./simultaneous-open.ts";
 
-export type PunchRole = "initiator" | "responder";
-
 export interface RunPunchOptions extends Omit<SimultaneousOpenOptions, "onConnect" | "signal"> {
-  role: PunchRole;
+  /** The punch's role is the handshake's: the initiator nominates, then opens the handshake. */
+  role: HandshakeRole;
   /** 16 random bytes chosen by the initiator for this punch (never sent: the preamble carries HMAC proofs of it). */
   token: Buffer;
   signal: AbortSignal;
