@@ -1,9 +1,12 @@
 /**
  * The node's TCP servers: one per listening address, all on one port (the
  * first picks it when the port is 0). Without hosts the node listens on "::"
- * (dual stack), or on 0.0.0.0 where the host has no IPv6.
+ * (dual stack), or on 0.0.0.0 where the host has no IPv6. The set is on the
+ * lifecycle base (src/util/closable.ts): close() and destroy() stop
+ * accepting, are memoized and idempotent, and never reject.
  */
 import net from "node:net";
+import { Closable } from "../util/closable.ts";
 import type { Logger } from "../util/logger.ts";
 
 export interface ListenOptions {
@@ -16,9 +19,22 @@ export interface ListenOptions {
   onConnection: (socket: net.Socket) => void;
 }
 
-export interface Listening {
-  servers: net.Server[];
-  port: number;
+/** The listening servers. close() stops accepting and resolves once every server has closed; the accepted sockets are the caller's. */
+export class Listening extends Closable {
+  readonly servers: readonly net.Server[];
+  /** The port every server listens on. */
+  readonly port: number;
+
+  constructor(servers: readonly net.Server[], port: number) {
+    super("listener");
+    this.servers = servers;
+    this.port = port;
+  }
+
+  /** Nothing graceful to wait for: destroy() is this too. */
+  protected override onClose(): Promise<void> {
+    return closeServers(this.servers);
+  }
 }
 
 /** Listens on every address; on failure the servers already listening are closed before it rejects. */
@@ -42,7 +58,7 @@ export async function listenAll(o: ListenOptions): Promise<Listening> {
     await closeServers(servers);
     throw err;
   }
-  return { servers, port };
+  return new Listening(servers, port);
 }
 
 function listenOne(host: string, port: number, o: ListenOptions): Promise<net.Server> {
@@ -60,6 +76,6 @@ function listenOne(host: string, port: number, o: ListenOptions): Promise<net.Se
 }
 
 /** Stops accepting; resolves when every server has closed (its accepted sockets are the caller's). */
-export function closeServers(servers: readonly net.Server[]): Promise<void> {
+function closeServers(servers: readonly net.Server[]): Promise<void> {
   return Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {});
 }

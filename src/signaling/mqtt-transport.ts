@@ -7,10 +7,11 @@
  * Authentication and replay protection are the envelope's job; the transport
  * only drops oversize and retained messages and copies it already delivered.
  */
-import { EventEmitter } from "node:events";
+import type { EventEmitter } from "node:events";
 import { createHash } from "node:crypto";
 import { type NodeId, publicKeyFromId } from "../identity/identity.ts";
 import { InvalidArgumentError, SignalingError } from "../errors.ts";
+import { Closable } from "../util/closable.ts";
 import { type Clock, type TimerHandle, type Timers, systemClock, systemTimers } from "../util/clock.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { BrokerLink, type LinkState } from "./broker-link.ts";
@@ -120,7 +121,8 @@ export interface SignalTransport extends EventEmitter<TransportEvents> {
   close(): Promise<void>;
 }
 
-export class MqttTransport extends EventEmitter<TransportEvents> implements SignalTransport {
+/** On the lifecycle base (src/util/closable.ts): close() and destroy() are memoized, idempotent and never reject. */
+export class MqttTransport extends Closable<TransportEvents> implements SignalTransport {
   readonly id: NodeId;
   readonly topic: string;
   readonly brokerUrls: readonly string[];
@@ -133,10 +135,9 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
   readonly #clock: Clock;
   readonly #timers: Timers;
   #started = false;
-  #closed = false;
 
   constructor(options: MqttTransportOptions) {
-    super();
+    super("signaling transport");
     if (!options || typeof options !== "object") throw new InvalidArgumentError("MqttTransport options are required");
     publicKeyFromId(options.id);
     const opts = { ...MQTT_TRANSPORT_DEFAULTS } as Resolved;
@@ -168,7 +169,7 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
    * startTimeoutMs (never fails because a broker is down); returns each broker's state.
    */
   async start(opts: { signal?: AbortSignal } = {}): Promise<BrokerStatus[]> {
-    if (this.#closed) throw new SignalingError("transport is closed");
+    if (this.closed) throw new SignalingError("transport is closed");
     if (!this.#started) {
       this.#started = true;
       for (const url of this.brokerUrls) {
@@ -233,13 +234,13 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
   status(): BrokerStatus[] {
     return this.brokerUrls.map((url) => {
       const link = this.#links.get(url);
-      const state: LinkState = this.#closed ? "closed" : (link?.state ?? "down");
+      const state: LinkState = this.closed ? "closed" : (link?.state ?? "down");
       return link?.lastError && state !== "up" ? { url, state, error: link.lastError.message } : { url, state };
     });
   }
 
   #onMessage(payload: Buffer, broker: string): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     if (payload.length > this.#opts.maxMessageBytes) {
       return this.#log.debug("dropping an oversize message", { broker, bytes: payload.length });
     }
@@ -260,7 +261,7 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
    * Resolves when the first broker acknowledged; rejects if none did.
    */
   async send(peer: NodeId, brokers: readonly string[], payload: Uint8Array, opts: SendOptions = {}): Promise<SendResult> {
-    if (this.#closed) throw new SignalingError("transport is closed");
+    if (this.closed) throw new SignalingError("transport is closed");
     const topic = topicFor(peer);
     const { accepted, rejected } = filterBrokerUrls([...brokers], {
       maxCount: this.#opts.maxPeerBrokers,
@@ -325,19 +326,12 @@ export class MqttTransport extends EventEmitter<TransportEvents> implements Sign
     entry.link.close();
   }
 
-  /** Closes every connection and timer. Idempotent; never throws. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  /** Closes every connection and timer (close() and destroy(): the transport holds no state worth a graceful phase). */
+  protected override async onClose(): Promise<void> {
     for (const link of this.#links.values()) link.close();
     for (const url of [...this.#outbound.keys()]) this.#dropOutbound(url);
     this.#seen.clear();
     this.removeAllListeners();
-  }
-
-  /** Same as close(): the transport holds no state worth a graceful phase. */
-  destroy(): Promise<void> {
-    return this.close();
   }
 }
 
