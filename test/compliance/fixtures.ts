@@ -17,7 +17,6 @@ import { DirectStrategy } from "../../src/strategies/direct.ts";
 import { PunchStrategy } from "../../src/strategies/punch.ts";
 import { ReverseStrategy } from "../../src/strategies/reverse.ts";
 import { StunServer } from "../../src/stun/server.ts";
-import { FakeTime } from "../../src/util/clock.ts";
 import { loopbackNode } from "../support/nodes.ts";
 import { Probe, until } from "./probe.ts";
 import { echoPeer, type ComplianceFixture, type ComplianceSpec } from "./strategy.ts";
@@ -99,7 +98,8 @@ export function reverseSpec(): ComplianceSpec {
         inFlight: (calls) => calls > 0,
         deadline: { error: TimeoutError, reason: /reverse: the peer did not connect back within 4000 ms/ },
         unreachable: { address: guarded.addr, error: DialError, reason: /reverse: the peer could not connect to us/ },
-        impostor: { run: () => turncoat.run(probe, resign(turncoat.identity, peer.address)) },
+        impostor: { run: () => turncoat.run(resign(turncoat.identity, peer.address)) },
+        inbound: true,
         proxied: { none: "the peer dials our own signed endpoints; a proxy would have to stand in our address" },
       };
     },
@@ -159,11 +159,11 @@ export function punchSpec(): ComplianceSpec {
 /**
  * Reverse's impostor: holds the key an address names on signaling (so the
  * request reaches it) but proves another key when it connects back with the
- * request's token. `run` dials it through `probe` on fake time: the client's
- * server drops that connection, the reverse wait runs out (TimeoutError) and
- * no session comes of it.
+ * request's token. `run` connects to it: the client's listener drops that
+ * connection and the reverse wait fails at once with PeerIdentityError (only
+ * the asked peer can know the token: src/server/inbound-waiters.ts).
  */
-export async function reverseTurncoat(brokers: string[], client: Node): Promise<{ identity: Identity; run(probe: Probe, address: string): Promise<void>; close(): Promise<void> }> {
+export async function reverseTurncoat(brokers: string[], client: Node): Promise<{ identity: Identity; run(address: string): Promise<void>; close(): Promise<void> }> {
   const claimed = Identity.generate();
   const other = Identity.generate();
   const outcome: string[] = [];
@@ -185,14 +185,13 @@ export async function reverseTurncoat(brokers: string[], client: Node): Promise<
   await sig.start();
   return {
     identity: claimed,
-    async run(probe, address) {
-      const { ctx } = await probe.context(client, address);
-      const time = new FakeTime();
-      const p = probe.inner.dial({ ...ctx, clock: time, timers: time }, { signal: new AbortController().signal, timeout: 4000 });
-      const rejected = assert.rejects(p, TimeoutError);
+    async run(address) {
+      await assert.rejects(client.connect(address, { strategies: ["reverse"], timeout: 10_000 }), (err: Error) => {
+        assert.ok(err instanceof PeerIdentityError, `${err.name}: ${err.message}`);
+        assert.match(err.message, /connected back as .*, not as /);
+        return true;
+      });
       await until(() => outcome.length > 0, "the turncoat's connection to be dropped");
-      await time.advance(4000);
-      await rejected; // the token's connection was refused: the wait ran out, no session came of it
     },
     close: () => sig.close(),
   };

@@ -11,7 +11,10 @@
  * - a failure is typed and names its reason;
  * - a peer proving another identity than its address names never becomes a pipe;
  * - nothing of the application's reaches the peer, or the wire, before the
- *   session is authenticated.
+ *   session is authenticated: every strategy's raw stream is tapped from the
+ *   moment it reaches the handshake (the handshake's messages first, then
+ *   sealed records only); direct is also watched through a TCP proxy, and
+ *   the lab captures every frame on the peer's host.
  *
  * Time-based cases run the strategy on FakeTime (the DialContext's clock and
  * timers), so they assert what happens at the deadline and not how long it took.
@@ -23,8 +26,9 @@ import { AbortError, ConnectError } from "../../src/errors.ts";
 import type { Node } from "../../src/node.ts";
 import type { Pipe } from "../../src/pipe/pipe.ts";
 import type { StrategyName } from "../../src/strategies/strategy.ts";
+import { PROTOCOL_VERSION } from "../../src/session/handshake.ts";
 import { FakeTime } from "../../src/util/clock.ts";
-import { backTo, Probe, settledResources, state, until } from "./probe.ts";
+import { backTo, Probe, settledResources, state, until, WireTap } from "./probe.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ErrorClass = new (...args: any[]) => Error;
@@ -41,20 +45,34 @@ export interface ComplianceFixture {
   peer: Or<ComplianceSubject>;
   /** A dial to this address starts and then hears nothing back (a silent server, a node that is not there). */
   silent: string;
-  /** True once a dial to `silent` is under way; `signalingCalls` counts what the strategy sent over signaling. */
-  inFlight(signalingCalls: number): boolean;
+  /**
+   * True once a dial to `silent` is under way; `signalingCalls` counts what the
+   * strategy sent over signaling, `progressCalls` its progress events.
+   */
+  inFlight(signalingCalls: number, progressCalls: number): boolean;
   /** The typed error (and message) when the strategy's own deadline passes. */
   deadline: { error: ErrorClass; reason: RegExp };
   /** An address the strategy cannot connect to, and the failure it must report (inside ConnectError.errors). */
-  unreachable: Or<{ address: string; error: ErrorClass; reason: RegExp }>;
+  unreachable: Or<Unreachable>;
   /**
    * The peer's address signed by another key. `run` dials it and resolves once
    * it has failed as it must (each strategy checks identity at its own point).
    */
   impostor: Or<{ run(): Promise<void> }>;
+  /** The session's stream reaches the client's listener (reverse: the peer dials back), not the strategy's dial. */
+  inbound?: boolean;
   /** The peer's address re-signed to reach it through a TCP proxy on `port` (to see the wire). */
   proxied: Or<{ address(port: number): string; target: number }>;
 }
+
+export interface Unreachable {
+  address: string;
+  error: ErrorClass;
+  reason: RegExp;
+}
+
+/** The application's message of the plaintext checks. */
+export const MARKER = "compliance-marker-4f1d9c";
 
 /** The peer as the suite sees it. */
 export interface ComplianceSubject {
@@ -129,7 +147,7 @@ export function strategyCompliance(spec: ComplianceSpec): void {
       });
       await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
       try {
-        const marker = "compliance-marker-4f1d9c";
+        const marker = MARKER;
         const pipe = await f.client.connect(via.address((proxy.address() as net.AddressInfo).port), { strategies: [spec.name], timeout: 15_000 });
         await pipe.send(marker);
         assert.equal((await pipe.recv({ timeout: 5000 })).text, (f.peer as ComplianceSubject).reply(marker));
@@ -142,14 +160,44 @@ export function strategyCompliance(spec: ComplianceSpec): void {
       }
     });
 
+    test("no data before authentication: the raw stream carries the handshake first, then sealed records; the message never in the clear", async (t) => {
+      if (none(f.peer)) return t.skip(none(f.peer));
+      const peer = f.peer as ComplianceSubject;
+      const listener = f.inbound ? WireTap.inbound(f.client.port) : undefined;
+      const tap = listener?.tap ?? f.probe.tapNext();
+      let pipe: Pipe;
+      try {
+        pipe = await f.client.connect(peer.addr, { strategies: [spec.name], timeout: 15_000 });
+        listener?.authenticated();
+      } finally {
+        listener?.stop();
+      }
+      await pipe.send(MARKER);
+      assert.equal((await pipe.recv({ timeout: 5000 })).text, peer.reply(MARKER));
+      await pipe.close();
+      assert.ok(tap.chunks.length > 0, "the strategy handed its stream to the handshake");
+      for (const dir of ["out", "in"] as const) {
+        // The first bytes each way are a whole handshake message (length, version, HELLO / REPLY / FINISH), nothing of ours.
+        const first = tap.bytes({ authenticated: false, dir });
+        assert.ok(first.length >= 4, `handshake bytes ${dir} before the session was authenticated`);
+        assert.ok(first.readUInt16BE(0) + 2 <= first.length, `a whole handshake message ${dir} before the session was authenticated`);
+        assert.equal(first[2], PROTOCOL_VERSION, `the first message ${dir} carries the handshake's version`);
+        assert.ok(first[3] >= 1 && first[3] <= 3, `the first message ${dir} is a handshake message (type ${first[3]})`);
+      }
+      assert.ok(tap.bytes({ authenticated: true }).length > 0, "the tap saw the records after the handshake (the pipe's own stream)");
+      const wire = tap.bytes();
+      assert.equal(wire.includes(MARKER), false, "the message crossed in the clear");
+      assert.equal(wire.includes(peer.reply(MARKER)), false, "the reply crossed in the clear");
+    });
+
     test("abort in flight: AbortError, and every socket and timer is freed", async () => {
-      const { ctx, signalingCalls } = await f.probe.context(f.client, f.silent);
+      const { ctx, signalingCalls, progressCalls } = await f.probe.context(f.client, f.silent);
       const time = new FakeTime();
       const baseline = await settledResources();
       const ctrl = new AbortController();
       const p = f.probe.inner.dial({ ...ctx, clock: time, timers: time }, { signal: ctrl.signal, timeout: BUDGET });
       const rejected = assert.rejects(p, AbortError);
-      await until(() => f.inFlight(signalingCalls()), "the dial to get under way");
+      await until(() => f.inFlight(signalingCalls(), progressCalls()), "the dial to get under way");
       assert.ok(time.pending > 0, "the strategy keeps its deadline on the context's timers");
       ctrl.abort();
       await rejected;
@@ -158,7 +206,7 @@ export function strategyCompliance(spec: ComplianceSpec): void {
     });
 
     test("deadline: the strategy stops itself at opts.timeout, typed, naming what ran out", async () => {
-      const { ctx, signalingCalls } = await f.probe.context(f.client, f.silent);
+      const { ctx, signalingCalls, progressCalls } = await f.probe.context(f.client, f.silent);
       const time = new FakeTime();
       const baseline = await settledResources();
       const p = f.probe.inner.dial({ ...ctx, clock: time, timers: time }, { signal: new AbortController().signal, timeout: BUDGET });
@@ -167,7 +215,7 @@ export function strategyCompliance(spec: ComplianceSpec): void {
         assert.match(err.message, f.deadline.reason);
         return true;
       });
-      await until(() => f.inFlight(signalingCalls()), "the dial to get under way");
+      await until(() => f.inFlight(signalingCalls(), progressCalls()), "the dial to get under way");
       await time.advance(BUDGET - 1);
       assert.equal(await state(p), "pending", "not given up before its deadline");
       await time.advance(1);
@@ -178,7 +226,7 @@ export function strategyCompliance(spec: ComplianceSpec): void {
 
     test("a failure is typed and names its reason", async (t) => {
       if (none(f.unreachable)) return t.skip(none(f.unreachable));
-      const unreachable = f.unreachable as { address: string; error: ErrorClass; reason: RegExp };
+      const unreachable = f.unreachable as Unreachable;
       const err = await f.client.connect(unreachable.address, { strategies: [spec.name], timeout: 15_000 }).then(
         () => assert.fail("connected to an unreachable peer"),
         (e: Error) => e,

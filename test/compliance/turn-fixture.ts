@@ -34,22 +34,7 @@ export function turnSpec(): ComplianceSpec {
       const peer = await loopbackNode({ signaling, allowPrivate: true }); // the default turn strategy answers
       const noTurn = await loopbackNode({ signaling, allowPrivate: true, strategies: defaultStrategies().filter((s) => s.name !== "turn") }); // answers no turn-connect
 
-      const claimed = Identity.generate();
-      const other = Identity.generate();
-      const turncoat = new Signaling({ identity: claimed, brokers: signaling, allowPrivateBrokers: true });
-      turncoat.on(
-        TURN_CONNECT,
-        async (body) => {
-          const req = parseTurnConnect(body);
-          const stream = await dialRelay(req, AbortSignal.timeout(5000));
-          stream.on("error", () => {});
-          await handshake(stream, { identity: other, role: "initiator", params: { maxMessageSize: 1 << 20, strategy: "turn", token: req.token }, timeout: 5000 }).catch(() => {});
-          stream.destroy();
-          return { connected: true };
-        },
-        { dialsOut: true },
-      );
-      await turncoat.start();
+      const turncoat = await turnTurncoat(signaling, true);
       stops.unshift(() => turncoat.close());
 
       return {
@@ -61,7 +46,7 @@ export function turnSpec(): ComplianceSpec {
         deadline: { error: TimeoutError, reason: /turn: the peer did not reach our relay within 4000 ms/ },
         unreachable: { address: noTurn.addr, error: DialError, reason: /^turn: .*turn-connect/ },
         impostor: {
-          run: () => assert.rejects(client.connect(resign(claimed, peer.address), { strategies: ["turn"], timeout: 10_000 }), PeerIdentityError),
+          run: () => assert.rejects(client.connect(resign(turncoat.claimed, peer.address), { strategies: ["turn"], timeout: 10_000 }), PeerIdentityError),
         },
         proxied: { none: "the relay is the middle: test/lab/turn.test.ts captures on the relay host and finds no plaintext" },
       };
@@ -71,4 +56,29 @@ export function turnSpec(): ComplianceSpec {
       for (const stop of stops.splice(0)) await stop();
     },
   };
+}
+
+/**
+ * TURN's impostor: holds the key `claimed` (which an address names) on
+ * signaling, dials the relayed address a turn-connect asks for, and proves
+ * another key in the handshake.
+ */
+export async function turnTurncoat(brokers: string[], allowPrivateBrokers: boolean): Promise<{ claimed: Identity; close(): Promise<void> }> {
+  const claimed = Identity.generate();
+  const other = Identity.generate();
+  const turncoat = new Signaling({ identity: claimed, brokers, allowPrivateBrokers });
+  turncoat.on(
+    TURN_CONNECT,
+    async (body) => {
+      const req = parseTurnConnect(body);
+      const stream = await dialRelay(req, AbortSignal.timeout(5000));
+      stream.on("error", () => {});
+      await handshake(stream, { identity: other, role: "initiator", params: { maxMessageSize: 1 << 20, strategy: "turn", token: req.token }, timeout: 5000 }).catch(() => {});
+      stream.destroy();
+      return { connected: true };
+    },
+    { dialsOut: true },
+  );
+  await turncoat.start();
+  return { claimed, close: () => turncoat.close() };
 }
