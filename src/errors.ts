@@ -8,6 +8,7 @@
 import type { ConnectAttempt } from "./util/trace.ts";
 const kBrand = Symbol.for("p2pnode.error");
 
+/** The base class of every p2pnode error: a stable `code` (docs/errors.md), a `name`, and `cause` when it wraps one. */
 export class P2PError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -17,6 +18,7 @@ export class P2PError extends Error {
     (this as unknown as Record<symbol, boolean>)[kBrand] = true;
   }
 
+  /** `instanceof` by brand and code, so it holds across two loaded copies of the package. */
   static override [Symbol.hasInstance](v: unknown): boolean {
     if (!isP2PError(v)) return false;
     const code = (this as unknown as { code?: string }).code;
@@ -25,6 +27,7 @@ export class P2PError extends Error {
   }
 }
 
+/** True for any p2pnode error, even from another loaded copy of the package. */
 export function isP2PError(err: unknown): err is P2PError {
   return typeof err === "object" && err !== null && (err as Record<symbol, unknown>)[kBrand] === true;
 }
@@ -132,3 +135,10 @@ export class PortMappingError extends def("P2P_ERR_PORT_MAPPING") {}
 export class PunchError extends def("P2P_ERR_PUNCH") {}
 /** Hole punching cannot work for this pair of NATs (e.g. symmetric with random ports); the message names both kinds. */
 export class PunchUnsupportedError extends def("P2P_ERR_PUNCH_UNSUPPORTED") {}
+
+/** A file transfer could not write: the disk (or quota) is full (ENOSPC, EDQUOT). */
+export class DiskFullError extends def("P2P_ERR_DISK_FULL") {}
+/** A file transfer may not read or write a path (EACCES, EPERM, EROFS). */
+export class PermissionDeniedError extends def("P2P_ERR_PERMISSION_DENIED") {}
+/** A transferred file's SHA-256 differs from the one its sender offered. */
+export class ChecksumError extends def("P2P_ERR_CHECKSUM") {}

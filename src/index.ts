@@ -10,6 +10,7 @@ export { startEmbeddedRelay, type EmbeddedRelay, type EmbeddedRelayOptions } fro
 export { restCredentials, type TurnServerConfig } from "./turn/uri.ts";
 export { Pipe, Subscription, PIPE_DEFAULTS, type PipeOptions, type PipeStats, type MessageHandler } from "./pipe/pipe.ts";
 export { Message, type MessageFilter } from "./pipe/message.ts";
+export { sendFiles, receiveFiles, describeFiles, type SendOptions, type ReceiveOptions, type LocalFile, type TransferEvent, type TransferOptions, type TransferResult, type TransferredFile } from "./transfer/index.ts";
 export { Identity, isNodeId, type NodeId } from "./identity/identity.ts";
 export { parseAddress, encodeAddress, describeAddress, type NodeAddress, type AddressInterface, type NatSummary } from "./identity/address.ts";
 export { createLogger, silentLogger, type Logger, type LogLevel } from "./util/logger.ts";

@@ -13,11 +13,12 @@ const src = join(root, "src");
 
 /** Each module group and the groups it may import (besides itself). Keep in step with docs/architecture.md. */
 export const LAYERS: Record<string, readonly string[]> = {
-  cli: ["facade", "connect", "server", "strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
-  facade: ["connect", "server", "strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
+  cli: ["facade", "transfer", "connect", "server", "strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
+  facade: ["transfer", "connect", "server", "strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "portmap", "stun", "identity", "util"],
   connect: ["strategies", "turn", "rudp", "pipe", "session", "signaling", "nat", "stun", "identity", "util"],
   server: ["strategies", "pipe", "session", "identity", "util"],
   strategies: ["turn", "rudp", "pipe", "session", "signaling", "nat", "stun", "identity", "util"],
+  transfer: ["pipe", "identity", "util"],
   pipe: ["session", "identity", "util"],
   session: ["identity", "util"],
   signaling: ["identity", "util"],
