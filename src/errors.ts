@@ -7,6 +7,8 @@
  */
 import type { ConnectAttempt } from "./util/trace.ts";
 const kBrand = Symbol.for("p2pnode.error");
+/** The classes made by def() below: their `instanceof` checks brand and code. */
+const coded = new WeakSet<object>();
 
 /** The base class of every p2pnode error: a stable `code` (docs/errors.md), a `name`, and `cause` when it wraps one. */
 export class P2PError extends Error {
@@ -20,10 +22,13 @@ export class P2PError extends Error {
 
   /** `instanceof` by brand and code, so it holds across two loaded copies of the package. */
   static override [Symbol.hasInstance](v: unknown): boolean {
-    if (!isP2PError(v)) return false;
-    const code = (this as unknown as { code?: string }).code;
-    // P2PError itself (no code of its own): every branded error; a subclass: its code.
-    return code === undefined || v.code === code;
+    // P2PError itself: every branded error. A class with a code of its own: the
+    // brand and that code. A user's subclass without one: the ordinary
+    // prototype check (matching every branded error would make
+    // `new TimeoutError() instanceof AppError` true).
+    if (this === P2PError) return isP2PError(v);
+    if (coded.has(this) || coded.has(Object.getPrototypeOf(this))) return isP2PError(v) && v.code === (this as unknown as { code: string }).code;
+    return Function.prototype[Symbol.hasInstance].call(this, v);
   }
 }
 
@@ -33,13 +38,16 @@ export function isP2PError(err: unknown): err is P2PError {
 }
 
 type Opts = { cause?: unknown };
-const def = (code: string) =>
-  class extends P2PError {
+const def = (code: string) => {
+  const base = class extends P2PError {
     static readonly code = code;
     constructor(message: string, options?: Opts) {
       super(code, message, options);
     }
   };
+  coded.add(base);
+  return base;
+};
 
 /** A caller passed an option or argument that is not valid. */
 export class InvalidArgumentError extends def("P2P_ERR_INVALID_ARGUMENT") {}

@@ -44,3 +44,19 @@ test("instanceof holds across two loaded copies of the errors (the brand and the
   assert.equal(new Error("plain") instanceof own.P2PError, false);
   assert.equal(new own.TurnError("t", { server: "turn:x", reason: "quota" }) instanceof copy.TurnError, true);
 });
+
+test("a user's own subclass of P2PError matches its own errors only, not every p2pnode error", async () => {
+  const { P2PError, TimeoutError } = await import("../src/errors.ts");
+  class AppError extends P2PError {
+    constructor(m: string) {
+      super("APP_X", m);
+    }
+  }
+  class AppTimeout extends TimeoutError {}
+  assert.equal(new TimeoutError("t") instanceof AppError, false);
+  assert.ok(new AppError("a") instanceof AppError);
+  assert.ok(new AppError("a") instanceof P2PError);
+  // A subclass of a library error: its instances are that error too.
+  assert.ok(new AppTimeout("t") instanceof TimeoutError);
+  assert.ok(new AppTimeout("t") instanceof AppTimeout);
+});

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import net from "node:net";
 import { test } from "node:test";
 import { encodeAddress } from "../src/identity/address.ts";
-import { ConnectError, DialError, FrameError, MessageTooLargeError, PeerIdentityError, PeerTimeoutError, PipeClosedError, TimeoutError } from "../src/errors.ts";
+import { ConnectError, DialError, FrameError, MessageTooLargeError, PeerIdentityError, PeerTimeoutError, PipeClosedError, RefusedError, TimeoutError } from "../src/errors.ts";
 import { encodeFrameHeader, FrameType } from "../src/session/frame.ts";
 import { handshake } from "../src/session/handshake.ts";
 import { Identity } from "../src/identity/identity.ts";
@@ -262,4 +262,19 @@ test("a dial-back carrying a reverse token nobody waits for (a cancelled race at
   } finally {
     await node.close();
   }
+});
+
+test("a peer whose accept() says no: the ConnectError's direct failure has the RefusedError as its cause", async () => {
+  const a = await loopbackNode({ accept: () => false });
+  const b = await loopbackNode();
+  const err = await b.connect(a.addr).then(
+    () => assert.fail("connected to a peer that refuses"),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ConnectError);
+  const dial = err.errors.find((e) => e instanceof DialError);
+  assert.ok(dial, `no DialError in ${err.errors.map(String)}`);
+  assert.ok(dial.cause instanceof RefusedError, `cause: ${String(dial.cause)}`);
+  await b.close();
+  await a.close();
 });

@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import type { NodeAddress } from "../identity/address.ts";
-import { AbortError, DialError, PeerIdentityError, TimeoutError } from "../errors.ts";
+import { AbortError, DialError, PeerIdentityError, RefusedError, TimeoutError } from "../errors.ts";
 import { systemTimers, type TimerHandle, type Timers } from "../util/clock.ts";
 import { deadline } from "../util/deadline.ts";
 import { classifyIp } from "../util/ip.ts";
@@ -195,7 +195,10 @@ export class DirectStrategy implements Strategy {
           if (identity) return reject(identity.err);
           if (opts.signal.aborted) return reject(new AbortError("connect aborted"));
           const list = failures.map((f) => `${f.c.host}:${f.c.port} (${describe(f.err)})`).join("; ");
-          reject(new DialError(`direct: could not reach the peer at any of its ${candidates.length} endpoint(s): ${list}`));
+          // The cause is the most telling failure: a refusal by the peer (its
+          // accept() said no) over a timeout, so callers can test `cause`.
+          const cause = (failures.find((f) => f.err instanceof RefusedError) ?? failures[0])?.err;
+          reject(new DialError(`direct: could not reach the peer at any of its ${candidates.length} endpoint(s): ${list}`, { cause }));
         }
       };
       const launch = () => {
