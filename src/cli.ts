@@ -1,8 +1,11 @@
 /** The p2pnode command line: `p2pnode --help`. */
 import { Command, CommanderError } from "commander";
 import { register as registerConnect } from "./cli/connect.ts";
+import { register as registerDoctor } from "./cli/doctor.ts";
 import { register as registerListen } from "./cli/listen.ts";
 import { register as registerNat } from "./cli/nat.ts";
+import { register as registerReceive } from "./cli/receive.ts";
+import { register as registerSend } from "./cli/send.ts";
 import { register as registerSignal } from "./cli/signal.ts";
 import { register as registerStun } from "./cli/stun.ts";
 import { register as registerTurn } from "./cli/turn.ts";
@@ -21,10 +24,13 @@ const program = new Command()
 
 registerListen(program);
 registerConnect(program);
+registerSend(program);
+registerReceive(program);
 registerNat(program);
 registerStun(program);
 registerSignal(program);
 registerTurn(program);
+registerDoctor(program);
 helpAfter(program, ["p2pnode listen --echo", "p2pnode connect p2pn1… --send hi", "p2pnode connect --help"]);
 // `stun` is registered by src/cli/stun.ts; its examples are added here.
 const stun = program.commands.find((c) => c.name() === "stun");
