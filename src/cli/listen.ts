@@ -9,6 +9,7 @@ import type { NatReport } from "../nat/types.ts";
 import { parseBrokerUrl } from "../signaling/broker-url.ts";
 import { turnFlags, turnOptions, type TurnFlags } from "./turn-flags.ts";
 import { reportPath } from "./progress.ts";
+import { listenHint } from "./hints.ts";
 import { collect, createOutput, guardStdio, orUsage, helpAfter, hostPort, intArg, outputFlags, stunArg, untilSignal, type Output } from "./output.ts";
 
 export interface CommonNodeFlags extends TurnFlags {
@@ -102,6 +103,7 @@ export function register(program: Command): void {
   helpAfter(nodeFlags(program.command("listen")), [
     "p2pnode listen --echo                                   # print the address; echo what peers send",
     "p2pnode listen --host 127.0.0.1 --no-portmap            # this machine only, no gateway mapping",
+    "p2pnode listen --identity node.pem --signal mqtts://HOST:8883   # the same node id every run; reachable by id",
     "p2pnode listen --stun stun:HOST:3478 --signal mqtt://HOST:1883 --out received.bin",
   ])
     .description("run a node, print its address, and show what peers send (without --host: every interface, and a port mapping is asked of the gateway)")
@@ -124,7 +126,7 @@ export function register(program: Command): void {
       try {
         node = await startNode(options);
       } catch (err) {
-        out.fail(err);
+        out.fail(listenHint(err));
       }
       node.onMessage(async (msg, pipe) => {
         out.event("message", { from: pipe.remoteId, ...messageFields(msg) });

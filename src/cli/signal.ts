@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import type { LogLevel } from "../util/logger.ts";
 import { createOutput, guardStdio, helpAfter, intArg, untilSignal, outputFlags } from "./output.ts";
+import { listenHint } from "./hints.ts";
 
 interface SignalFlags {
   port: number;
@@ -24,7 +25,7 @@ export function register(program: Command): void {
       // Loaded here, not at the top: `p2pnode --help` stays fast.
       const [{ startBroker }, { createLogger }] = await Promise.all([import("../signaling/broker.ts"), import("../util/logger.ts")]);
       const broker = await startBroker({ host: flags.host, port: flags.port, logger: createLogger(flags.log as LogLevel | undefined) }).catch(
-        (err: unknown) => out.fail(err),
+        (err: unknown) => out.fail(listenHint(err)),
       );
       const stopped = untilSignal(); // armed before "ready": whoever reads it may stop us at once
       out.event("ready", { url: broker.url, host: broker.host, port: broker.port });

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { LogLevel } from "../util/logger.ts";
 import { formatAddress } from "../stun/ip.ts";
 import { createOutput, intArg, untilSignal, outputFlags } from "./output.ts";
+import { listenHint } from "./hints.ts";
 
 interface StunFlags {
   port: number;
@@ -38,7 +39,7 @@ export function register(program: Command): void {
         udp: flags.udp,
         tcp: flags.tcp,
         logger: createLogger(flags.log as LogLevel | undefined),
-      }).catch((err: unknown) => out.fail(err));
+      }).catch((err: unknown) => out.fail(listenHint(err)));
       const a = server.addresses;
       const stopped = untilSignal(); // armed before "ready": whoever reads it may stop us at once
       out.event("ready", { uri: uri(a.primary), primary: a.primary, other: a.other ?? null, addresses: a.all, udp: flags.udp, tcp: flags.tcp });

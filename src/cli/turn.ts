@@ -8,6 +8,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { LogLevel } from "../util/logger.ts";
 import { collect, createOutput, guardStdio, helpAfter, intArg, orUsage, outputFlags, untilSignal } from "./output.ts";
 import { TURN_PASS_ENV } from "./turn-flags.ts";
+import { listenHint } from "./hints.ts";
 
 interface TurnCommandFlags {
   port: number;
@@ -51,7 +52,7 @@ export function register(program: Command): void {
       // Loaded here, not at the top: `p2pnode --help` stays fast.
       const [{ startEmbeddedRelay }, { createLogger }] = await Promise.all([import("../turn/embedded.ts"), import("../util/logger.ts")]);
       const relay = await startEmbeddedRelay({ host: flags.host, port: flags.port, users, realm: flags.realm, logger: createLogger(flags.log as LogLevel | undefined) }).catch(
-        (err: unknown) => out.fail(err),
+        (err: unknown) => out.fail(listenHint(err)),
       );
       const names = Object.keys(users);
       const stopped = untilSignal(); // armed before "ready": whoever reads it may stop us at once
