@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 
-const root = new URL("..", import.meta.url).pathname;
+const root = new URL("../..", import.meta.url).pathname;
 
 test("the demo runs on loopback and shows direct, reverse and relayed connects", () => {
   const r = spawnSync(process.execPath, ["--import", "tsx", "examples/demo.ts"], {
