@@ -17,6 +17,7 @@ import { parseTurnServers, type TurnServer, type TurnServerConfig } from "./turn
 import { systemClock, systemTimers, type Clock, type Timers } from "./util/clock.ts";
 import { createLogger, type Logger, type LogLevel } from "./util/logger.ts";
 
+/** Options of startNode(); every one is optional. */
 export interface NodeOptions {
   /** The node's identity; generated if neither this nor identityFile is given. */
   identity?: Identity;
@@ -104,6 +105,7 @@ export interface NodeOptions {
   rateLimit?: RateLimitOptions;
 }
 
+/** Options of node.connect(). */
 export interface ConnectOptions {
   /** Brokers to reach the peer when connecting by node id alone (its address is fetched first). */
   brokers?: string[];

@@ -34,6 +34,7 @@ export const UNKNOWN_NAT: Readonly<NatSummary> = Object.freeze({
   delta: Object.freeze({ kind: "unknown", step: 0 }),
 }) as NatSummary;
 
+/** One network interface in an address: its IPv4 and IPv6 addresses, port, port mapping and NAT kind. */
 export interface AddressInterface {
   name: string;
   /** This interface carries the default route. */
@@ -61,6 +62,7 @@ export interface AddressFields {
   relays: string[];
 }
 
+/** A parsed, verified node address (parseAddress()): the node id, its fields and the canonical text. */
 export interface NodeAddress extends AddressFields {
   id: NodeId;
   /** The canonical text form. */

@@ -57,6 +57,7 @@ export function publicKeyFromId(id: string): Uint8Array {
   return raw;
 }
 
+/** True when `id` is a node id: 52 base32 characters that decode to a valid Ed25519 public key. */
 export function isNodeId(id: unknown): id is NodeId {
   if (typeof id !== "string" || id.length !== 52) return false;
   const raw = base32Decode(id);
@@ -98,10 +99,12 @@ export class Identity {
     this.id = idFromPublicKey(this.publicKey);
   }
 
+  /** A new random identity. */
   static generate(): Identity {
     return new Identity(generateKeyPairSync("ed25519").privateKey);
   }
 
+  /** Reads an Ed25519 private key in PEM; IdentityError when it is not one. */
   static fromPem(pem: string): Identity {
     let key: KeyObject;
     try {
@@ -138,10 +141,12 @@ export class Identity {
     }
   }
 
+  /** The private key as PKCS#8 PEM (keep it secret). */
   toPem(): string {
     return this.#privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   }
 
+  /** An Ed25519 signature of `data` by this identity. */
   sign(data: Uint8Array): Uint8Array {
     return new Uint8Array(sign(null, data, this.#privateKey));
   }

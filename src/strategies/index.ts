@@ -5,6 +5,7 @@ import { ReverseStrategy, type ReverseOptions } from "./reverse.ts";
 import type { Strategy } from "./strategy.ts";
 import { TurnStrategy, type TurnOptions } from "./turn.ts";
 
+/** Each default strategy's options, as defaultStrategies() takes them. */
 export interface DefaultStrategyOptions {
   direct?: Partial<DirectOptions>;
   reverse?: Partial<ReverseOptions>;

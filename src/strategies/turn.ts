@@ -31,6 +31,7 @@ import { admitRequest } from "./responder.ts";
 import { mayDialRelay, permitIps, relayHosts, TURN_CONNECT, parseTurnConnect } from "./turn-wire.ts";
 import { dialRelay } from "./turn-dial.ts";
 
+/** Options of the turn strategy: our TURN servers and its budgets. */
 export interface TurnOptions {
   /** Our TURN servers (WebRTC shape). Without any, this strategy does not apply. */
   servers: ReadonlyArray<TurnServerConfig | TurnServer>;
@@ -44,8 +45,10 @@ export interface TurnOptions {
   allowPrivate: boolean;
 }
 
+/** The turn strategy's defaults (every option but `servers`). */
 export const TURN_DEFAULTS: Readonly<Omit<TurnOptions, "servers">> = Object.freeze({ allocateTimeout: 5000, dialTimeout: 8000, relay: "auto", allowPrivate: false });
 
+/** The turn strategy: allocates on our TURN server and has the peer dial the relayed address; answers a peer's relay request too. */
 export class TurnStrategy implements Strategy {
   readonly name = "turn" as const;
   readonly options: Omit<TurnOptions, "servers">;
@@ -64,6 +67,7 @@ export class TurnStrategy implements Strategy {
     return this.servers.flatMap((s) => s.uris.map((u) => u.uri));
   }
 
+  /** Applies when we have a TURN server and both sides have signaling. */
   applies(local: NodeAddress, remote: NodeAddress): Applicability {
     if (this.servers.length === 0) return { verdict: "no", reason: "no TURN server configured" };
     if (!remote.signaling.length || !local.signaling.length) return { verdict: "no", reason: "the relay's address goes to the peer over signaling, which one side lacks" };

@@ -7,19 +7,25 @@
 
 /** Wall-clock time, ms since the epoch. */
 export interface Clock {
+  /** Milliseconds since the epoch. */
   now(): number;
 }
 
 /** An opaque timer handle. */
 export type TimerHandle = { readonly __timer: unique symbol } | ReturnType<typeof setTimeout>;
 
+/** Timers as the library uses them: pass fake ones (startNode({ timers })) to test timeouts without waiting. */
 export interface Timers {
+  /** Calls `fn` once after `ms` milliseconds. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer (undefined or a fired one is fine). */
   clearTimeout(handle: TimerHandle | undefined): void;
 }
 
+/** The real clock (Date.now()). */
 export const systemClock: Clock = Object.freeze({ now: () => Date.now() });
 
+/** The real timers (setTimeout / clearTimeout). */
 export const systemTimers: Timers = Object.freeze({
   setTimeout: (fn: () => void, ms: number) => setTimeout(fn, Math.max(0, ms)),
   clearTimeout: (h: TimerHandle | undefined) => clearTimeout(h as ReturnType<typeof setTimeout> | undefined),

@@ -10,7 +10,9 @@ import { NodeClosedError } from "../errors.ts";
 export interface Lifecycle {
   readonly lifetime: AbortSignal;
   readonly closed: boolean;
+  /** Graceful close; idempotent, never rejects (a second call returns the first call's promise). */
   close(): Promise<void>;
+  /** Forceful close, with `err` as the reason; idempotent, never rejects. */
   destroy(err?: Error): Promise<void>;
 }
 
@@ -83,10 +85,12 @@ export abstract class Closable<Events extends Record<keyof Events, unknown[]> = 
     return this.#state.closed;
   }
 
+  /** Graceful close; idempotent, never rejects (a second call returns the first call's promise). */
   close(): Promise<void> {
     return this.#state.close();
   }
 
+  /** Forceful close, with `err` as the reason; idempotent, never rejects. */
   destroy(err?: Error): Promise<void> {
     return this.#state.destroy(err);
   }

@@ -2,13 +2,19 @@ import winston from "winston";
 
 /** The small logging interface every module takes; pass your own to startNode({ logger }). */
 export interface Logger {
+  /** Detail for debugging. */
   debug(msg: string, meta?: Record<string, unknown>): void;
+  /** Normal events. */
   info(msg: string, meta?: Record<string, unknown>): void;
+  /** Something went wrong and was handled. */
   warn(msg: string, meta?: Record<string, unknown>): void;
+  /** Something failed. */
   error(msg: string, meta?: Record<string, unknown>): void;
+  /** A logger that tags each line with `component`. */
   child(component: string): Logger;
 }
 
+/** How much createLogger() writes, from nothing (`silent`) to everything (`debug`). */
 export type LogLevel = "silent" | "error" | "warn" | "info" | "debug";
 const LEVELS: readonly LogLevel[] = ["silent", "error", "warn", "info", "debug"];
 
