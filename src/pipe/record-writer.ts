@@ -4,9 +4,10 @@
  * them, and holds everything unsealed while the transport is backed up — so
  * memory holds only what callers queued.
  */
-import { encodeFrameHeader, FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES } from "../session/frame.ts";
+import { encodeFrameHeader, FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES, writeFrameHeader } from "../session/frame.ts";
 import type { SecureChannel } from "../session/secure-channel.ts";
 import type { Clock } from "../util/clock.ts";
+import { Deque } from "./deque.ts";
 import type { ResendBuffer, Unacked } from "./resend.ts";
 import type { ByteTransport } from "./transport.ts";
 
@@ -52,13 +53,20 @@ export interface RecordWriterInit {
   ackOut?: () => number;
 }
 
+/** May this frame go out while the resend buffer is full? Everything but new messages, and CLOSE (which stays behind them). */
+function passesFullResend(o: Outgoing): boolean {
+  return o.type !== FrameType.CLOSE && (o.type !== FrameType.DATA || o.seq !== undefined);
+}
+
 export class RecordWriter {
   readonly #t: ByteTransport;
   readonly #init: RecordWriterInit;
   #channel: SecureChannel;
-  #outbox: Outgoing[] = [];
+  readonly #outbox = new Deque<Outgoing>();
   /** Frame bytes (header + payload) in #outbox, not yet sealed. */
   #outboxBytes = 0;
+  /** Frames in #outbox that may pass while the resend buffer is full (see #flush): 0 means wait for ACKs without a scan. */
+  #passQueued = 0;
   /** Records written and not yet called back. */
   readonly #written = new Set<Outgoing[]>();
   #sendSeq = 0;
@@ -86,11 +94,13 @@ export class RecordWriter {
    */
   enqueue(type: FrameType, flags: number, payload?: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#outbox.push({ type, flags, payload, resolve, reject });
+      const o: Outgoing = { type, flags, payload, resolve, reject };
+      this.#outbox.push(o);
+      if (passesFullResend(o)) this.#passQueued++;
       this.#outboxBytes += FRAME_HEADER_LENGTH + (payload?.length ?? 0);
       if (!this.#flushScheduled && !this.#waitingDrain) {
         this.#flushScheduled = true;
-        queueMicrotask(this.#flush);
+        setImmediate(this.#flush);
       }
     });
   }
@@ -110,7 +120,8 @@ export class RecordWriter {
     const done = () => {};
     const again: Outgoing[] = items.map((x) => ({ type: FrameType.DATA, flags: x.flags, payload: x.payload, seq: x.seq, resolve: done, reject: done }));
     for (const o of again) this.#outboxBytes += FRAME_HEADER_LENGTH + (o.payload?.length ?? 0);
-    this.#outbox.unshift(...again);
+    this.#outbox.unshiftAll(again);
+    this.#passQueued += again.length;
     this.kick();
   }
 
@@ -118,7 +129,7 @@ export class RecordWriter {
   kick(): void {
     if (this.#outbox.length && !this.#flushScheduled && !this.#waitingDrain) {
       this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
+      setImmediate(this.#flush);
     }
   }
 
@@ -132,7 +143,8 @@ export class RecordWriter {
   /** Fails every queued frame with `err` (the pipe is finished). */
   rejectAll(err: Error): void {
     this.#outboxBytes = 0;
-    for (const o of this.#outbox.splice(0)) o.reject(err);
+    this.#passQueued = 0;
+    for (const o of this.#outbox.takeAll()) o.reject(err);
     // Records handed to the transport whose write never called back (a transport cut
     // mid-write need not): their sends fail too, or they would wait forever.
     for (const batch of this.#written) for (const o of batch) o.reject(err);
@@ -158,64 +170,77 @@ export class RecordWriter {
       // or two full buffers would wait on each other for ever; CLOSE stays behind the messages.
       const { resend, resendLimit } = this.#init;
       if (resend && resendLimit !== undefined && resend.bytes >= resendLimit) {
-        const free = (o: Outgoing) => o.type !== FrameType.CLOSE && (o.type !== FrameType.DATA || o.seq !== undefined);
-        const pass = this.#outbox.filter(free);
-        if (!pass.length) return;
-        this.#outbox = this.#outbox.filter((o) => !free(o));
+        if (!this.#passQueued) return; // nothing but new messages (or CLOSE behind them): no scan per ACK
+        const pass = this.#outbox.extract(passesFullResend);
+        this.#passQueued = 0;
         for (const o of pass) this.#outboxBytes -= FRAME_HEADER_LENGTH + (o.payload?.length ?? 0);
         for (const o of pass) this.#writeRecord([o]);
         continue;
       }
       // A BATCH record costs one more header and a length prefix per frame.
-      const batch = [this.#outbox.shift()!];
+      const batch = [this.#take()];
       let size = FRAME_HEADER_LENGTH + (batch[0].payload?.length ?? 0);
       let frameBytes = size;
       while (batch.length < BATCH_FRAMES && this.#outbox.length) {
-        const next = LENGTH_PREFIX + FRAME_HEADER_LENGTH + (this.#outbox[0].payload?.length ?? 0);
+        const next = LENGTH_PREFIX + FRAME_HEADER_LENGTH + (this.#outbox.peek()!.payload?.length ?? 0);
         const extra = batch.length === 1 ? LENGTH_PREFIX + FRAME_HEADER_LENGTH : 0;
         if (size + next + extra > limit) break;
         size += next + extra;
         frameBytes += next - LENGTH_PREFIX;
-        batch.push(this.#outbox.shift()!);
+        batch.push(this.#take());
       }
       this.#outboxBytes -= frameBytes;
       this.#writeRecord(batch);
     }
   };
 
+  #take(): Outgoing {
+    const o = this.#outbox.shift()!;
+    if (passesFullResend(o)) this.#passQueued--;
+    return o;
+  }
+
   #onDrain = () => {
     this.#waitingDrain = false;
     if (this.#outbox.length && !this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
+      setImmediate(this.#flush);
     }
   };
 
   /** Seals one record (a frame, or a BATCH of frames) and writes it; settles every frame's promise. */
   #writeRecord(batch: Outgoing[]): void {
     const ack = this.#init.ackOut?.() ?? 0;
-    const frames: Uint8Array[][] = batch.map((o) => {
-      let seq = this.#sendSeq;
-      if (o.type === FrameType.DATA) {
-        if (o.seq !== undefined) seq = o.seq; // written again on a new path: already counted and kept
-        else {
-          this.#init.counters.messagesSent++;
-          seq = ++this.#sendSeq;
-          this.#init.resend?.add({ seq, flags: o.flags, payload: o.payload ?? new Uint8Array(0) });
-        }
-      }
-      const header = encodeFrameHeader(o.type, o.flags, seq, ack);
-      return o.payload && o.payload.length ? [header, o.payload] : [header];
+    const seqs = batch.map((o) => {
+      if (o.type !== FrameType.DATA) return this.#sendSeq;
+      if (o.seq !== undefined) return o.seq; // written again on a new path: already counted and kept
+      this.#init.counters.messagesSent++;
+      const seq = ++this.#sendSeq;
+      this.#init.resend?.add({ seq, flags: o.flags, payload: o.payload ?? new Uint8Array(0) });
+      return seq;
     });
     let plain: Uint8Array[];
-    if (frames.length === 1) plain = frames[0];
-    else {
-      plain = [encodeFrameHeader(FrameType.BATCH, 0, this.#sendSeq, ack)];
-      for (const f of frames) {
-        const len = Buffer.allocUnsafe(LENGTH_PREFIX);
-        len.writeUInt32BE(f.reduce((n, p) => n + p.length, 0));
-        plain.push(len, ...f);
-      }
+    if (batch.length === 1) {
+      const [o] = batch;
+      const header = encodeFrameHeader(o.type, o.flags, seqs[0], ack);
+      plain = o.payload && o.payload.length ? [header, o.payload] : [header];
+    } else {
+      // One buffer for the whole BATCH (it is at most BATCH_BYTES): one copy of each small
+      // payload here is far cheaper than one cipher.update() call per part.
+      let size = FRAME_HEADER_LENGTH;
+      for (const o of batch) size += LENGTH_PREFIX + FRAME_HEADER_LENGTH + (o.payload?.length ?? 0);
+      const buf = Buffer.allocUnsafe(size);
+      writeFrameHeader(buf, 0, FrameType.BATCH, 0, this.#sendSeq, ack);
+      let off = FRAME_HEADER_LENGTH;
+      batch.forEach((o, i) => {
+        const n = o.payload?.length ?? 0;
+        buf.writeUInt32BE(FRAME_HEADER_LENGTH + n, off);
+        writeFrameHeader(buf, off + LENGTH_PREFIX, o.type, o.flags, seqs[i], ack);
+        off += LENGTH_PREFIX + FRAME_HEADER_LENGTH;
+        if (n) buf.set(o.payload!, off);
+        off += n;
+      });
+      plain = [buf];
     }
     const parts = this.#channel.seal(plain);
     this.lastSend = this.#init.clock.now();

@@ -56,14 +56,18 @@ export interface Frame {
 }
 
 export function encodeFrameHeader(type: FrameType, flags: number, seq: number, ack: number): Buffer {
-  const h = Buffer.allocUnsafe(FRAME_HEADER_LENGTH);
-  h[0] = FRAME_VERSION;
-  h[1] = type;
-  h[2] = flags;
-  h[3] = 0;
-  h.writeUInt32BE(seq >>> 0, 4);
-  h.writeUInt32BE(ack >>> 0, 8);
-  return h;
+  return writeFrameHeader(Buffer.allocUnsafe(FRAME_HEADER_LENGTH), 0, type, flags, seq, ack);
+}
+
+/** Writes a frame header into `buf` at `off` (a BATCH is built in one buffer); returns `buf`. */
+export function writeFrameHeader(buf: Buffer, off: number, type: FrameType, flags: number, seq: number, ack: number): Buffer {
+  buf[off] = FRAME_VERSION;
+  buf[off + 1] = type;
+  buf[off + 2] = flags;
+  buf[off + 3] = 0;
+  buf.writeUInt32BE(seq >>> 0, off + 4);
+  buf.writeUInt32BE(ack >>> 0, off + 8);
+  return buf;
 }
 
 export function decodeFrame(plain: Buffer): Frame {

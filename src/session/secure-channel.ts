@@ -104,8 +104,11 @@ export class SecureChannel {
     d.advance(plainLen, this.#rekeyRecords, this.#rekeyBytes);
     cipher.setAAD(header);
     const out: Buffer[] = [header];
+    // Each update() is a native call and a new buffer: callers pass few, large parts.
     for (const p of parts) out.push(cipher.update(p));
-    out.push(cipher.final(), cipher.getAuthTag());
+    const last = cipher.final(); // empty for GCM: left out of the write
+    if (last.length) out.push(last);
+    out.push(cipher.getAuthTag());
     return out;
   }
 
