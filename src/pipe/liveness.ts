@@ -7,8 +7,9 @@
  */
 import { FrameError, PeerTimeoutError } from "../errors.ts";
 import { FrameType, PING_PAYLOAD_LENGTH } from "../session/frame.ts";
-import type { Clock, TimerHandle, Timers } from "../util/clock.ts";
+import type { Clock, Timers } from "../util/clock.ts";
 import type { RecordWriter } from "./record-writer.ts";
+import { tickerFor, type Untick } from "./ticker.ts";
 
 export interface LivenessInit {
   writer: RecordWriter;
@@ -16,6 +17,14 @@ export interface LivenessInit {
   timers: Timers;
   keepaliveInterval: number;
   deadPeerTimeout: number;
+  /**
+   * "initiator": PING after keepaliveInterval without sending. "responder": answers the
+   * initiator's PINGs, and PINGs itself only while it is not reading or when it also heard
+   * nothing for over 2 × keepaliveInterval (the initiator's PINGs stopped coming; a PING is
+   * at most one check period late, and a period is at most one interval), so an idle pipe
+   * costs one PING and one PONG per interval, not two of each.
+   */
+  role: "initiator" | "responder";
   /** PINGs go unanswered while more than this waits to be written. */
   sendBudget: number;
   /** True while the pipe is not reading (its silence is ours, not the peer's). */
@@ -26,15 +35,12 @@ export interface LivenessInit {
   onDead: (err: PeerTimeoutError) => void;
 }
 
-/** Lets a system timer not keep the process alive (a fake one has no unref). */
-export function unref(h: TimerHandle): void {
-  (h as { unref?: () => void }).unref?.();
-}
+export { unref } from "./ticker.ts";
 
 export class Liveness {
   readonly #init: LivenessInit;
   readonly #tick: number;
-  #timer?: TimerHandle;
+  #untick?: Untick;
   #lastRecv: number;
   /** A PONG is queued or being written: further PINGs are not answered again (one outstanding). */
   #pongPending = false;
@@ -47,7 +53,7 @@ export class Liveness {
     this.#init = init;
     this.#lastRecv = init.clock.now();
     this.#tick = Math.max(5, Math.min(init.keepaliveInterval, init.deadPeerTimeout / 4));
-    this.#arm();
+    this.#untick = tickerFor(init.timers).add(this.#onTick, this.#tick);
   }
 
   /** Bytes arrived (or reading resumed): the peer is alive. */
@@ -55,10 +61,10 @@ export class Liveness {
     this.#lastRecv = this.#init.clock.now();
   }
 
-  /** Frees the timer. Idempotent. */
+  /** Leaves the shared ticker. Idempotent. */
   stop(): void {
-    this.#init.timers.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#untick?.();
+    this.#untick = undefined;
   }
 
   onPing(payload: Buffer): void {
@@ -79,28 +85,27 @@ export class Liveness {
     this.rtt = Math.max(0, this.#init.clock.now() - Number(payload.readBigUInt64BE(0)));
   }
 
-  #arm(): void {
-    this.#timer = this.#init.timers.setTimeout(this.#onTick, this.#tick);
-    unref(this.#timer);
-  }
-
   #onTick = () => {
-    this.#timer = undefined;
-    const { clock, writer, deadPeerTimeout, keepaliveInterval } = this.#init;
+    const { clock, writer, deadPeerTimeout, keepaliveInterval, role } = this.#init;
     const now = clock.now();
-    if (this.#init.paused()) this.#lastRecv = now;
+    const paused = this.#init.paused();
+    if (paused) this.#lastRecv = now;
     if (now - this.#lastRecv > deadPeerTimeout) {
+      this.stop();
       this.#init.onDead(new PeerTimeoutError(`the peer sent nothing for ${deadPeerTimeout} ms; assuming it is gone`));
       return;
     }
     // lastSend does not move while the transport is backed up: without #pingPending every tick would queue one more.
-    if (!this.#init.closed() && !this.#pingPending && now - writer.lastSend >= keepaliveInterval) {
+    // A responder that is not reading cannot see the initiator's PINGs: it must keep the initiator hearing from it.
+    const pings = role === "initiator" || paused || now - this.#lastRecv > 2 * keepaliveInterval;
+    const quiet = now - writer.lastSend >= keepaliveInterval && pings;
+    if (!this.#init.closed() && !this.#pingPending && quiet) {
       const ts = Buffer.allocUnsafe(PING_PAYLOAD_LENGTH);
       ts.writeBigUInt64BE(BigInt(Math.floor(now)));
       this.#pingPending = true;
       const done = () => void (this.#pingPending = false);
       writer.enqueue(FrameType.PING, 0, ts).then(done, done);
     }
-    if (!this.#init.closed()) this.#arm();
+    if (this.#init.closed()) this.stop();
   };
 }

@@ -1,7 +1,8 @@
 /** A message received on a pipe, the filters that select messages, and how send() encodes one. */
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError, MessageTooLargeError } from "../errors.ts";
 import { FrameFlags } from "../session/frame.ts";
 
+/** One message received on a pipe: its bytes, whether it was sent as text, and its sequence number. */
 export class Message {
   /** The message bytes. */
   readonly data: Uint8Array;
@@ -23,6 +24,7 @@ export class Message {
     return this.#text;
   }
 
+  /** The message as UTF-8 text (the same as `text`). */
   toString(): string {
     return this.text;
   }
@@ -44,4 +46,11 @@ export function encodeOutgoing(data: unknown): { bytes: Uint8Array; flags: numbe
   if (typeof data === "string") return { bytes: Buffer.from(data, "utf8"), flags: FrameFlags.TEXT };
   if (data instanceof Uint8Array) return { bytes: data, flags: 0 };
   return new InvalidArgumentError("send() takes a string or a Uint8Array");
+}
+
+/** send()'s argument checked against the pipe's limit (`limit`: the smaller of both sides' maxima). */
+export function outgoing(data: unknown, limit: number): { bytes: Uint8Array; flags: number } | InvalidArgumentError | MessageTooLargeError {
+  const out = encodeOutgoing(data);
+  if (out instanceof Error || out.bytes.length <= limit) return out;
+  return new MessageTooLargeError(`message of ${out.bytes.length} bytes exceeds the pipe's maximum of ${limit} bytes (the smaller of ours and the peer's)`);
 }

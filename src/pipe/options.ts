@@ -1,6 +1,7 @@
 /** The Pipe's tuning options, their defaults, and their validation (done once, into a new object). */
 import { InvalidArgumentError } from "../errors.ts";
 
+/** A pipe's tuning options (startNode({ pipe })); see docs/pipe.md. */
 export interface PipeOptions {
   /** Largest message accepted or sent, in bytes. @default 4 MiB */
   maxMessageSize: number;
@@ -29,6 +30,7 @@ export interface PipeOptions {
   resumeWindow: number;
 }
 
+/** The default pipe options. */
 export const PIPE_DEFAULTS: Readonly<PipeOptions> = Object.freeze({
   maxMessageSize: 4 * 1024 * 1024,
   keepaliveInterval: 10_000,

@@ -30,7 +30,7 @@ import { Delivery } from "./delivery.ts";
 import { FrameReader, peerError } from "./frame-reader.ts";
 import { Closing, type PipeState } from "./closing.ts";
 import { Liveness } from "./liveness.ts";
-import { encodeOutgoing, Message, type MessageFilter } from "./message.ts";
+import { Message, outgoing, type MessageFilter } from "./message.ts";
 import type { TakeOptions } from "./message-queue.ts";
 import { resolvePipeOptions, type PipeOptions } from "./options.ts";
 import type { NextPath, PathInfo, PipeEvents, PipeInit, PipeRole, PipeStats, RelayPath } from "./types.ts";
@@ -133,6 +133,7 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
       timers: this.#timers,
       keepaliveInterval: o.keepaliveInterval,
       deadPeerTimeout: o.deadPeerTimeout,
+      role: init.role,
       sendBudget: o.queueBytes,
       paused: () => this.#delivery.paused,
       closed: () => this.#closing.state === "closed",
@@ -218,16 +219,11 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
    * MessageTooLargeError (the pipe stays open) or the pipe's error.
    */
   send(data: Uint8Array | string): Promise<void> {
-    const out = encodeOutgoing(data);
-    if (out instanceof Error) return Promise.reject(out);
-    const { bytes, flags } = out;
+    const out = outgoing(data, this.#sendLimit);
+    if (out instanceof InvalidArgumentError) return Promise.reject(out);
     if (this.#closing.state !== "open") return Promise.reject(this.#closedError());
-    if (bytes.length > this.#sendLimit) {
-      return Promise.reject(
-        new MessageTooLargeError(`message of ${bytes.length} bytes exceeds the pipe's maximum of ${this.#sendLimit} bytes (the smaller of ours and the peer's)`),
-      );
-    }
-    return this.#writer.enqueue(FrameType.DATA, flags, bytes);
+    if (out instanceof Error) return Promise.reject(out);
+    return this.#writer.enqueue(FrameType.DATA, out.flags, out.bytes);
   }
 
   // ---- receiving -------------------------------------------------------

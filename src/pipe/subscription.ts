@@ -4,6 +4,7 @@ import type { MessageQueue, TakeOptions } from "./message-queue.ts";
 
 /** What a subscription needs from its pipe: a way to leave it. */
 export interface SubscriptionOwner {
+  /** Ends a subscription: its unread messages are dropped, its waiting readers get PipeClosedError, later messages go elsewhere. */
   unsubscribe(sub: Subscription): void;
 }
 
@@ -24,6 +25,7 @@ export class Subscription implements AsyncIterable<Message> {
     return this.queue.take(opts);
   }
 
+  /** `for await (const msg of sub)`: every matching message until the pipe closes. */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
     return this.queue.iterate();
   }

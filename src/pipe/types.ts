@@ -62,6 +62,7 @@ interface PipeInitBase {
 /** What a Pipe is made of: the handshake's session and the bytes under it, as a stream or a transport. */
 export type PipeInit = PipeInitBase & ({ stream: Duplex; transport?: undefined } | { transport: ByteTransport; stream?: undefined });
 
+/** A pipe's counters: bytes and messages sent and received. */
 export interface PipeStats {
   bytesSent: number;
   bytesReceived: number;

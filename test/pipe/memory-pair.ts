@@ -33,11 +33,13 @@ export interface PairOptions {
   transport?: MemoryTransportOptions;
   /** The node callbacks of b (b is the inbound side). */
   dispatch?: Dispatcher;
+  /** Share one FakeTime between several pairs (default: a fresh one). */
+  time?: FakeTime;
 }
 
 /** a (initiator, outbound) and b (responder, inbound) over memory, sharing one FakeTime. */
 export function pipePair(o: PairOptions = {}) {
-  const time = new FakeTime();
+  const time = o.time ?? new FakeTime();
   const [ta, tb] = memoryTransportPair(o.transport);
   const [sa, sb] = sessionPair(o.a?.maxMessageSize, o.b?.maxMessageSize);
   const common = { strategy: "memory", clock: time, timers: time };

@@ -129,7 +129,8 @@ describe("pipe over memory: backpressure", () => {
     const count = 200;
     const { a, b, ta, tb, time } = pipePair({ b: { queueMessages: 8 } });
     const sends = Array.from({ length: count }, (_, i) => track(a.send(Buffer.alloc(size, i % 256))));
-    await time.advance(0);
+    // Until it settles: the writer flushes on setImmediate, and each drain b's reading allows starts one more flush.
+    for (let i = 0; i < 5; i++) await time.advance(0);
     assert.equal(tb.isPaused, true, "b stopped reading");
     assert.ok(ta.needDrain, "a's transport is backed up");
     const sealed = a.bytesSent;
