@@ -24,7 +24,6 @@ import { SecureChannel } from "./secure-channel.ts";
 export const PROTOCOL_VERSION = 1;
 const PROLOGUE = Buffer.from("p2pnode/1 handshake");
 const MAX_PARAMS = 1024;
-const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 const ZERO_NONCE = Buffer.alloc(12);
 /**
  * Most bytes a responder holds past the handshake messages. A real initiator sends
@@ -128,14 +127,19 @@ function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   return out;
 }
 
+/*
+ * Raw keys go in and out through JWK, not DER: OpenSSL 3's DER decoder and encoder
+ * cost 130-250 µs a key here, the JWK path (raw bytes) 2-30 µs — most of a
+ * handshake's key handling (bench/RESULTS.md).
+ */
 function rawX25519(key: KeyObject): Buffer {
-  const der = key.export({ format: "der", type: "spki" });
-  return der.subarray(der.length - 32);
+  return Buffer.from(key.export({ format: "jwk" }).x!, "base64url");
 }
 
 function x25519FromRaw(raw: Buffer): KeyObject {
   try {
-    return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
+    if (raw.length !== 32) throw new HandshakeError(`an X25519 key is 32 bytes, not ${raw.length}`);
+    return createPublicKey({ key: { kty: "OKP", crv: "X25519", x: raw.toString("base64url") }, format: "jwk" });
   } catch (err) {
     throw new HandshakeError("peer sent an invalid ephemeral key", { cause: err });
   }
