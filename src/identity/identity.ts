@@ -7,8 +7,6 @@ import { IdentityError, InvalidArgumentError } from "../errors.ts";
 /** A node id: the node's raw Ed25519 public key, base32 (52 characters). */
 export type NodeId = string;
 
-const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 
 // Keys already judged, so a busy node decompresses each peer's key once (bounded; cleared when full).
@@ -64,8 +62,10 @@ export function isNodeId(id: unknown): id is NodeId {
   return raw !== null && raw.length === 32 && isValidPublicKey(raw);
 }
 
+// Raw keys go in as JWK: OpenSSL 3's DER path cost 130–250 µs a key here, the
+// JWK one 9–50 µs, and a connect verifies three signatures (bench/RESULTS.md).
 function edPublicKeyObject(raw: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" });
+  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(raw).toString("base64url") }, format: "jwk" });
 }
 
 /** Verifies an Ed25519 signature by the node whose id (or raw key) is given. Never throws. */
@@ -81,7 +81,7 @@ export function verifySignature(id: NodeId | Uint8Array, data: Uint8Array, signa
 /** X25519 public key (KeyObject) of a node id, for encrypting to the node (signaling). */
 export function x25519KeyFromId(id: NodeId): KeyObject {
   const mont = edwardsToMontgomeryPub(publicKeyFromId(id));
-  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, Buffer.from(mont)]), format: "der", type: "spki" });
+  return createPublicKey({ key: { kty: "OKP", crv: "X25519", x: Buffer.from(mont).toString("base64url") }, format: "jwk" });
 }
 
 /** A node's long-term identity: an Ed25519 key pair. */

@@ -25,7 +25,6 @@ import type { ReplayCache, ReplayVerdict } from "./replay-cache.ts";
 export const ENVELOPE_VERSION = 1;
 const HKDF_INFO = Buffer.from("p2pnode/signaling/v1 envelope key", "ascii");
 const SIG_DOMAIN = Buffer.from("p2pnode/signaling/v1 signature\0", "ascii");
-const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
 
 const EPH_LEN = 32;
 const TAG_LEN = 16;
@@ -202,7 +201,7 @@ export function decryptFor(identity: Identity, bytes: Uint8Array): { ephPub: Uin
     const ephPub = b.subarray(1, HEADER_LEN);
     const ct = b.subarray(HEADER_LEN, b.length - TAG_LEN);
     const tag = b.subarray(b.length - TAG_LEN);
-    const ephKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, ephPub]), format: "der", type: "spki" });
+    const ephKey = createPublicKey({ key: { kty: "OKP", crv: "X25519", x: Buffer.from(ephPub).toString("base64url") }, format: "jwk" });
     // Throws for a low-order ephemeral key (all-zero shared secret).
     const shared = diffieHellman({ privateKey: identity.x25519PrivateKey(), publicKey: ephKey });
     const { key, iv } = deriveKey(shared, version, ephPub, identity.publicKey);

@@ -4,7 +4,7 @@
  * and never reject. `lifetime` aborts when either begins, so every per-call
  * signal an owner hands out can be linked to it (see deadline()).
  */
-import { EventEmitter } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import { NodeClosedError } from "../errors.ts";
 
 export interface Lifecycle {
@@ -26,6 +26,9 @@ export class LifecycleState implements Lifecycle {
   readonly #onDestroy: (err?: Error) => Promise<void>;
 
   constructor(what: string, onClose: () => Promise<void>, onDestroy?: (err?: Error) => Promise<void>) {
+    // Every call in flight (each connect, each wait) links to the lifetime, so
+    // dozens of listeners are normal here, not a leak: no MaxListeners warning.
+    setMaxListeners(0, this.#controller.signal);
     this.#what = what;
     this.#onClose = onClose;
     this.#onDestroy = onDestroy ?? (() => onClose());
