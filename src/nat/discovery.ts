@@ -5,6 +5,7 @@ import { AbortError, InvalidArgumentError } from "../errors.ts";
 import { silentLogger } from "../util/logger.ts";
 import { canonicalIp, formatAddress, sameAddress, toTransportAddress } from "../stun/ip.ts";
 import { parseStunUri } from "../stun/uri.ts";
+import { systemTimers, type Clock } from "../util/clock.ts";
 import { deadline, withDeadline } from "../util/deadline.ts";
 import { classifyDelta, classifyFiltering, classifyMapping, isBehindNat, natTypeName, predictPorts } from "./classify.ts";
 import type { ProbeContext, ProbeResult, ResolvedServer } from "./probe.ts";
@@ -14,8 +15,8 @@ import type { DiscoverNatOptions, NatReport, PortDelta, Transport, TransportAddr
 
 export const DISCOVERY_DEFAULTS = Object.freeze({ timeout: 2000, transports: Object.freeze(["udp", "tcp"] as Transport[]) });
 
-/** The budget is measured like the step timings: on a clock that never jumps. */
-const monotonic = { now: () => performance.now() };
+/** Without an injected clock, the budget and the step timings are measured on a clock that never jumps. */
+const monotonic: Clock = { now: () => performance.now() };
 
 /** Time kept back from the budget for closing sockets and building the report. */
 const CLEANUP_MS = 60;
@@ -30,13 +31,15 @@ const CLEANUP_MS = 60;
 export async function discoverNat(options: DiscoverNatOptions): Promise<NatReport> {
   const o = validate(options);
   const log = (options.logger ?? silentLogger).child("nat");
-  const t0 = performance.now();
-  const startedAt = new Date().toISOString();
+  const clock = o.clock ?? monotonic;
+  const timers = o.timers ?? systemTimers;
+  const t0 = clock.now();
+  const startedAt = new Date(o.clock ? o.clock.now() : Date.now()).toISOString();
   const warnings: string[] = [];
   if (o.signal?.aborted) throw new AbortError("NAT discovery aborted", { cause: o.signal.reason });
 
   // One deadline for the whole budget; the caller's signal feeds it.
-  const budget = deadline({ timeout: o.timeout - CLEANUP_MS, signals: [o.signal], what: "NAT discovery", clock: monotonic });
+  const budget = deadline({ timeout: o.timeout - CLEANUP_MS, signals: [o.signal], what: "NAT discovery", clock, timers });
   // Probes read a TimeoutError as "the server did not answer": the budget running out
   // (or the caller aborting) must reach them as an AbortError ("stopped"), never as one.
   const ctl = new AbortController();
@@ -56,7 +59,7 @@ export async function discoverNat(options: DiscoverNatOptions): Promise<NatRepor
           return;
         }
         try {
-          const r = await withDeadline({ timeout: Math.max(1, remaining()), signals: [ctl.signal], what: `resolving ${u.host}` }, () => dns.promises.lookup(u.host, { family }));
+          const r = await withDeadline({ timeout: Math.max(1, remaining()), signals: [ctl.signal], what: `resolving ${u.host}`, timers }, () => dns.promises.lookup(u.host, { family }));
           resolved.push({ uri: u.uri, addr: toTransportAddress(r.address, u.port) });
         } catch (err) {
           warnings.push(`${u.uri}: cannot resolve ${u.host} over IPv${family}: ${(err as Error).message}`);
@@ -64,7 +67,7 @@ export async function discoverNat(options: DiscoverNatOptions): Promise<NatRepor
       }),
     );
     resolved.sort((a, b) => o.servers.findIndex((s) => parseStunUri(s).uri === a.uri) - o.servers.findIndex((s) => parseStunUri(s).uri === b.uri));
-    const ctx: ProbeContext = { servers: resolved, family, localAddress: o.localAddress, signal: ctl.signal, remaining, logger: log };
+    const ctx: ProbeContext = { servers: resolved, family, localAddress: o.localAddress, signal: ctl.signal, remaining, logger: log, clock, timers };
     const want = (t: Transport) => o.transports.includes(t);
     const none = (t: Transport): Promise<ProbeResult> =>
       Promise.resolve({ transport: t, firstHits: [], series: [], ordered: false, filtering: {}, timings: [], warnings: ["no usable STUN server"] });
@@ -83,12 +86,12 @@ export async function discoverNat(options: DiscoverNatOptions): Promise<NatRepor
       durationMs: 0,
       family,
       servers: parsed.map((p) => p.uri),
-      udp: udp && buildTransportReport(udp, resolved.length, localIps, t0, refused),
-      tcp: tcp && buildTransportReport(tcp, resolved.length, localIps, t0, refused),
+      udp: udp && buildTransportReport(udp, resolved.length, localIps, clock.now() - t0, refused),
+      tcp: tcp && buildTransportReport(tcp, resolved.length, localIps, clock.now() - t0, refused),
       warnings,
     };
     if (ctl.signal.aborted) warnings.push(`discovery stopped at its ${o.timeout} ms budget; results are partial`);
-    report.durationMs = Math.round(performance.now() - t0);
+    report.durationMs = Math.round(clock.now() - t0);
     return report;
   } finally {
     budget.signal.removeEventListener("abort", onStop);
@@ -133,7 +136,7 @@ function agree(r: ProbeResult, serverCount: number, warnings: string[]): Transpo
   return undefined;
 }
 
-function buildTransportReport(r: ProbeResult, serverCount: number, localIps: string[], t0: number, refused: ReadonlySet<string> = new Set()): TransportReport {
+function buildTransportReport(r: ProbeResult, serverCount: number, localIps: string[], elapsedMs: number, refused: ReadonlySet<string> = new Set()): TransportReport {
   const warnings = [...r.warnings];
   const answered = new Set(r.firstHits.map((h) => h.server));
   const unreachable = [...refused].filter((s) => !answered.has(s));
@@ -164,7 +167,7 @@ function buildTransportReport(r: ProbeResult, serverCount: number, localIps: str
     predictedPorts: last === undefined ? [] : predictPorts(delta, last, 4, r.local?.port),
     timings: r.timings,
     warnings,
-    durationMs: Math.round(performance.now() - t0),
+    durationMs: Math.round(elapsedMs),
     ...(unreachable.length ? { unreachable } : {}),
   };
 }

@@ -17,6 +17,7 @@ export async function probeTcp(ctx: ProbeContext): Promise<ProbeResult> {
   const budget = (t: number) => Math.max(1, Math.min(t, ctx.remaining()));
   const bind = (server: ProbeContext["servers"][number], name: string, port?: number, extra?: AbortSignal) =>
     step(
+      ctx,
       res,
       name,
       server.uri,
@@ -24,7 +25,7 @@ export async function probeTcp(ctx: ProbeContext): Promise<ProbeResult> {
         const signal = extra ? AbortSignal.any([ctx.signal, extra]) : ctx.signal;
         // Test I decides whether TCP works at all: give it the kernel's second SYN retransmit
         // (1 s, then 3 s) so one lost SYN on a lossy link does not read as "blocked".
-        const c = await StunTcpConnection.connect(server.addr, { localAddress: ctx.localAddress, localPort: port, signal, timeout: budget(port === undefined ? 3500 : 1500), logger: ctx.logger });
+        const c = await StunTcpConnection.connect(server.addr, { localAddress: ctx.localAddress, localPort: port, signal, timeout: budget(port === undefined ? 3500 : 1500), logger: ctx.logger, timers: ctx.timers });
         conns.push(c);
         return { conn: c, r: await c.binding({ signal, timeout: budget(1500) }) };
       },
@@ -80,7 +81,7 @@ export async function probeTcp(ctx: ProbeContext): Promise<ProbeResult> {
     }
     res.filtering = await filtering;
     if (i5780 >= 0) {
-      await settleWithin(allP, Math.min(graceMs(base.r.rttMs), ctx.remaining()), lingering);
+      await settleWithin(allP, Math.min(graceMs(base.r.rttMs), ctx.remaining()), lingering, ctx.timers);
       await collect();
     }
     return res;
@@ -91,12 +92,12 @@ export async function probeTcp(ctx: ProbeContext): Promise<ProbeResult> {
 
 async function probeTcpFiltering(ctx: ProbeContext, res: ProbeResult, server: ProbeContext["servers"][number], rttMs: number, conns: StunTcpConnection[]): Promise<ProbeResult["filtering"]> {
   const wait = () => Math.max(1, Math.min(1000, Math.max(300, 6 * rttMs), ctx.remaining()));
-  const conn = await step(res, "tcp filtering connect (fresh local port)", server.uri, () =>
-    StunTcpConnection.connect(server.addr, { localAddress: ctx.localAddress, signal: ctx.signal, timeout: Math.max(1, Math.min(1500, ctx.remaining())), logger: ctx.logger }), (c) => `local port ${c.local.port}`);
+  const conn = await step(ctx, res, "tcp filtering connect (fresh local port)", server.uri, () =>
+    StunTcpConnection.connect(server.addr, { localAddress: ctx.localAddress, signal: ctx.signal, timeout: Math.max(1, Math.min(1500, ctx.remaining())), logger: ctx.logger, timers: ctx.timers }), (c) => `local port ${c.local.port}`);
   if (!conn) return {};
   conns.push(conn);
   const dial = (changeIp: boolean) =>
-    step(res, `tcp dial-back (${changeIp ? "alternate IP" : "same IP, other port"})`, server.uri, () => conn.dialBack({ changeIp, wait: wait(), signal: ctx.signal, timeout: Math.max(1, Math.min(1500, ctx.remaining())) }), describe);
+    step(ctx, res, `tcp dial-back (${changeIp ? "alternate IP" : "same IP, other port"})`, server.uri, () => conn.dialBack({ changeIp, wait: wait(), signal: ctx.signal, timeout: Math.max(1, Math.min(1500, ctx.remaining())) }), describe);
   const a = await dial(true);
   if (!a || !a.supported) {
     res.warnings.push(`server ${server.uri} does not offer the TCP dial-back${a?.error ? ` (${a.error})` : ""}: TCP filtering unknown`);

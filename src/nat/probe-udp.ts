@@ -1,5 +1,7 @@
 import dgram from "node:dgram";
 import { TimeoutError } from "../errors.ts";
+import { systemTimers, type Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
 import { StunUdpClient, type BindingResult } from "../stun/client.ts";
 import { encode, Method, newTransactionId } from "../stun/codec.ts";
 import { formatAddress, sameAddress } from "../stun/ip.ts";
@@ -19,7 +21,7 @@ import type { TransportAddress } from "./types.ts";
  */
 export async function probeUdp(ctx: ProbeContext): Promise<ProbeResult> {
   const res: ProbeResult = { transport: "udp", firstHits: [], series: [], ordered: false, filtering: {}, timings: [], warnings: [] };
-  const main = await StunUdpClient.open({ localAddress: ctx.localAddress, family: ctx.family, logger: ctx.logger });
+  const main = await StunUdpClient.open({ localAddress: ctx.localAddress, family: ctx.family, logger: ctx.logger, timers: ctx.timers });
   let filterSock: StunUdpClient | undefined;
   try {
     res.local = main.local;
@@ -27,9 +29,9 @@ export async function probeUdp(ctx: ProbeContext): Promise<ProbeResult> {
     const lingering = new AbortController();
     const sig = AbortSignal.any([ctx.signal, lingering.signal]);
     const firstP = ctx.servers.map((s) =>
-      step(res, "udp test I", s.uri, () => main.binding(s.addr, { signal: sig, timeout: perServer(1500) }), (r) => `mapped ${formatAddress(r.mapped)}`).then(async (r) => {
+      step(ctx, res, "udp test I", s.uri, () => main.binding(s.addr, { signal: sig, timeout: perServer(1500) }), (r) => `mapped ${formatAddress(r.mapped)}`).then(async (r) => {
         // No answer: blocked, or nothing listens there? Only a connected socket hears the ICMP port unreachable.
-        if (!r && !sig.aborted && (await udpRefused(s.addr, { family: ctx.family, localAddress: ctx.localAddress, signal: sig, ms: Math.min(500, ctx.remaining()) }))) {
+        if (!r && !sig.aborted && (await udpRefused(s.addr, { family: ctx.family, localAddress: ctx.localAddress, signal: sig, ms: Math.min(500, ctx.remaining()), timers: ctx.timers }))) {
           noteRefused(res, s.uri);
           const t = res.timings.find((x) => x.step === "udp test I" && x.server === s.uri);
           if (t) t.detail = "no answer; ICMP port unreachable: server unreachable (down, or not on this port)";
@@ -62,11 +64,11 @@ export async function probeUdp(ctx: ProbeContext): Promise<ProbeResult> {
 
     // Filtering: fresh socket, both tests at once; the wait scales with test I's RTT.
     const filterWait = () => Math.max(1, Math.min(1500, Math.max(400, 8 * t1.rttMs), ctx.remaining()));
-    filterSock = await StunUdpClient.open({ localAddress: ctx.localAddress, family: ctx.family, logger: ctx.logger });
+    filterSock = await StunUdpClient.open({ localAddress: ctx.localAddress, family: ctx.family, logger: ctx.logger, timers: ctx.timers });
     const fs = filterSock;
     const filtering = Promise.all([
-      answered(res, "udp filtering test II (change IP+port)", uri, () => fs.binding(primary, { changeIp: true, changePort: true, signal: ctx.signal, timeout: filterWait() })),
-      answered(res, "udp filtering test III (change port)", uri, () => fs.binding(primary, { changePort: true, signal: ctx.signal, timeout: filterWait() })),
+      answered(ctx, res, "udp filtering test II (change IP+port)", uri, () => fs.binding(primary, { changeIp: true, changePort: true, signal: ctx.signal, timeout: filterWait() })),
+      answered(ctx, res, "udp filtering test III (change port)", uri, () => fs.binding(primary, { changePort: true, signal: ctx.signal, timeout: filterWait() })),
     ]).then(([ip, port]): FilteringObservation => ({ fromOtherIp: ip, fromOtherPort: port }));
 
     // Mapping: strictly in order, so the port pattern reflects allocation order.
@@ -76,7 +78,7 @@ export async function probeUdp(ctx: ProbeContext): Promise<ProbeResult> {
       { name: "udp mapping test IV (alternate port)", addr: { ...primary, port: other.port } },
     ];
     for (const [n, t] of targets.entries()) {
-      const r = await step(res, t.name, formatAddress(t.addr), () => main.binding(t.addr, { signal: ctx.signal, timeout: perServer(1500) }), (x) => `mapped ${formatAddress(x.mapped)}`);
+      const r = await step(ctx, res, t.name, formatAddress(t.addr), () => main.binding(t.addr, { signal: ctx.signal, timeout: perServer(1500) }), (x) => `mapped ${formatAddress(x.mapped)}`);
       if (!r) break;
       res.series.push({ server: t.addr, mapped: r.mapped });
       // Test II equal to test I: endpoint-independent, stop (RFC 5780 §4.3).
@@ -84,7 +86,7 @@ export async function probeUdp(ctx: ProbeContext): Promise<ProbeResult> {
     }
     res.filtering = await filtering;
     if (res.filtering.fromOtherIp === undefined) res.warnings.push("UDP filtering test did not complete");
-    await settleWithin(firstP, Math.min(graceMs(t1.rttMs), ctx.remaining()), lingering);
+    await settleWithin(firstP, Math.min(graceMs(t1.rttMs), ctx.remaining()), lingering, ctx.timers);
     await collect();
     return res;
   } finally {
@@ -94,16 +96,16 @@ export async function probeUdp(ctx: ProbeContext): Promise<ProbeResult> {
 }
 
 /** true = answered, false = no answer in time, undefined = could not test (error answer, aborted). */
-async function answered(res: ProbeResult, name: string, server: string, fn: () => Promise<BindingResult>): Promise<boolean | undefined> {
-  const start = performance.now();
+async function answered(ctx: ProbeContext, res: ProbeResult, name: string, server: string, fn: () => Promise<BindingResult>): Promise<boolean | undefined> {
+  const start = ctx.clock.now();
   try {
     const r = await fn();
-    res.timings.push({ step: name, server, ms: Math.round(performance.now() - start), ok: true, detail: `answer from ${formatAddress(r.from)}` });
+    res.timings.push({ step: name, server, ms: Math.round(ctx.clock.now() - start), ok: true, detail: `answer from ${formatAddress(r.from)}` });
     return true;
   } catch (err) {
     const e = err as Error;
     const timeout = e instanceof TimeoutError;
-    res.timings.push({ step: name, server, ms: Math.round(performance.now() - start), ok: timeout, detail: timeout ? "no answer (filtered)" : errText(e) });
+    res.timings.push({ step: name, server, ms: Math.round(ctx.clock.now() - start), ok: timeout, detail: timeout ? "no answer (filtered)" : errText(e) });
     if (!timeout) res.warnings.push(`${name}: ${errText(e)}`);
     return timeout ? false : undefined;
   }
@@ -114,17 +116,21 @@ async function answered(res: ProbeResult, name: string, server: string, fn: () =
  * the kernel tells about an ICMP port unreachable) and resolves true when it
  * reports one (ECONNREFUSED); false on an answer, on silence for `ms`, or on abort.
  */
-export function udpRefused(server: TransportAddress, opts: { family: 4 | 6; localAddress?: string; signal: AbortSignal; ms: number }): Promise<boolean> {
+export function udpRefused(server: TransportAddress, opts: { family: 4 | 6; localAddress?: string; signal: AbortSignal; ms: number; timers?: Timers }): Promise<boolean> {
   return new Promise((resolve) => {
     if (opts.signal.aborted) return resolve(false);
+    const timers = opts.timers ?? systemTimers;
     const sock = dgram.createSocket(opts.family === 6 ? "udp6" : "udp4");
-    const timers: NodeJS.Timeout[] = [];
+    const sends: Array<ReturnType<Timers["setTimeout"]>> = [];
+    // Silence for `ms` and the caller's abort both end it as "not refused".
+    const d = deadline({ timeout: Math.max(1, opts.ms), signals: [opts.signal], what: "ICMP port-unreachable check", timers });
     let done = false;
     const finish = (refused: boolean) => {
       if (done) return;
       done = true;
-      for (const t of timers) clearTimeout(t);
-      opts.signal.removeEventListener("abort", onAbort);
+      for (const t of sends) timers.clearTimeout(t);
+      d.signal.removeEventListener("abort", onStop);
+      d.done();
       try {
         sock.close();
       } catch {
@@ -132,19 +138,19 @@ export function udpRefused(server: TransportAddress, opts: { family: 4 | 6; loca
       }
       resolve(refused);
     };
-    const onAbort = () => finish(false);
-    opts.signal.addEventListener("abort", onAbort, { once: true });
+    const onStop = () => finish(false);
+    if (d.signal.aborted) return finish(false);
+    d.signal.addEventListener("abort", onStop, { once: true });
     sock.on("error", (err) => finish(isRefused(err)));
     sock.on("message", () => finish(false));
     const req = encode({ method: Method.BINDING, class: "request", transactionId: newTransactionId(), attributes: [] });
-    timers.push(setTimeout(() => finish(false), Math.max(1, opts.ms)));
     try {
       sock.bind({ address: opts.localAddress ?? (opts.family === 6 ? "::" : "0.0.0.0"), port: 0 }, () => {
         if (done) return;
         sock.connect(server.port, server.address, (err?: Error) => {
           if (err || done) return finish(false);
           // ICMP errors are rate-limited: a few tries.
-          for (const at of [0, 100, 300]) timers.push(setTimeout(() => !done && sock.send(req, (e) => e && finish(isRefused(e))), at));
+          for (const at of [0, 100, 300]) sends.push(timers.setTimeout(() => !done && sock.send(req, (e) => e && finish(isRefused(e))), at));
         });
       });
     } catch {

@@ -1,4 +1,6 @@
 import { AbortError, TimeoutError } from "../errors.ts";
+import type { Clock, Timers } from "../util/clock.ts";
+import { withDeadline } from "../util/deadline.ts";
 import type { Logger } from "../util/logger.ts";
 import type { FilteringObservation, MappingSample } from "./classify.ts";
 import type { ServerObservation, StepTiming, Transport, TransportAddress } from "./types.ts";
@@ -19,6 +21,10 @@ export interface ProbeContext {
   /** Milliseconds left in the budget. */
   remaining(): number;
   logger: Logger;
+  /** Measures the step timings (a clock that never jumps, or the injected one). */
+  clock: Clock;
+  /** Every wait of the probes (the injected timers). */
+  timers: Timers;
 }
 
 /** Raw observations of one transport, turned into a TransportReport by discovery.ts. */
@@ -64,18 +70,18 @@ export function errText(e: Error): string {
 }
 
 /** Runs one timed step; failures become a timing entry and a warning, never a throw. */
-export async function step<T>(res: ProbeResult, name: string, server: string, fn: () => Promise<T>, detail: (t: T) => string): Promise<T | undefined> {
-  const start = performance.now();
+export async function step<T>(ctx: Pick<ProbeContext, "clock">, res: ProbeResult, name: string, server: string, fn: () => Promise<T>, detail: (t: T) => string): Promise<T | undefined> {
+  const start = ctx.clock.now();
   try {
     const r = await fn();
-    res.timings.push({ step: name, server, ms: Math.round(performance.now() - start), ok: true, detail: detail(r) });
+    res.timings.push({ step: name, server, ms: Math.round(ctx.clock.now() - start), ok: true, detail: detail(r) });
     return r;
   } catch (err) {
     const e = err as Error;
     const refused = isRefused(e);
     if (refused) noteRefused(res, server);
     const text = refused ? "connection refused: server unreachable (down, or not on this port)" : e instanceof TimeoutError ? "no answer" : errText(e);
-    res.timings.push({ step: name, server, ms: Math.round(performance.now() - start), ok: false, detail: text });
+    res.timings.push({ step: name, server, ms: Math.round(ctx.clock.now() - start), ok: false, detail: text });
     res.warnings.push(`${name} (${server}): ${text}`);
     return undefined;
   }
@@ -104,11 +110,9 @@ export function graceMs(rttMs: number): number {
   return Math.max(300, 10 * rttMs);
 }
 
-/** Waits for `ps` at most `ms`, then aborts `ctl` (their signal) and waits for them to settle. */
-export async function settleWithin(ps: Promise<unknown>[], ms: number, ctl: AbortController): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(ps), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
-  clearTimeout(timer);
+/** Waits for `ps` at most `ms` (on `timers`), then aborts `ctl` (their signal) and waits for them to settle. */
+export async function settleWithin(ps: Promise<unknown>[], ms: number, ctl: AbortController, timers?: Timers): Promise<void> {
+  await withDeadline({ timeout: ms, what: "test I grace period", timers }, () => Promise.all(ps)).catch(() => {}); // out of time: given up below
   ctl.abort(new Error("grace period over"));
   await Promise.all(ps);
 }

@@ -3,6 +3,7 @@
  * strategies (which ones to try) and the CLI. Terms follow RFC 4787 / RFC 5780.
  */
 import type { TransportAddress } from "../stun/codec.ts";
+import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 
 export type { TransportAddress };
@@ -118,4 +119,8 @@ export interface DiscoverNatOptions {
   timeout?: number;
   signal?: AbortSignal;
   logger?: Logger;
+  /** Measures the budget and the step timings (tests pass a FakeTime). @default a monotonic clock */
+  clock?: Clock;
+  /** Every timeout and retransmission of the probes (tests pass a FakeTime). @default the system timers */
+  timers?: Timers;
 }

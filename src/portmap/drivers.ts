@@ -4,12 +4,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { PortMappingError } from "../errors.ts";
+import { deadline } from "../util/deadline.ts";
 import type { Logger } from "../util/logger.ts";
 import type { MappingDriver } from "./mapping.ts";
 import { natPmpExternalAddress, natPmpMap, pcpMap } from "./pmp-client.ts";
+import type { PortMapTime } from "./types.ts";
 import { deleteUpnpMapping, mapIgd1, mapIgd2, type UpnpDevice, type UpnpMapRequest } from "./upnp.ts";
 
-export interface DriverContext {
+/** What every driver's requests need; `clock`/`timers` are the owner's injected ones. */
+export interface DriverContext extends PortMapTime {
   gateway: string;
   internalHost: string;
   internalPort: number;
@@ -22,7 +25,7 @@ const silent = (what: string, gateway: string) => new PortMappingError(`${what}:
 
 /** PCP (RFC 6887): the nonce ties renewals and the delete to this mapping (§11.1). */
 export function pcpDriver(ctx: DriverContext, nonce: Uint8Array = new Uint8Array(randomBytes(12))): MappingDriver & { nonce: Uint8Array } {
-  const base = { gateway: ctx.gateway, protocol: "TCP" as const, internalPort: ctx.internalPort, nonce };
+  const base = { gateway: ctx.gateway, protocol: "TCP" as const, internalPort: ctx.internalPort, nonce, timers: ctx.timers };
   return {
     method: "pcp",
     gateway: ctx.gateway,
@@ -45,14 +48,19 @@ export function natPmpDriver(ctx: DriverContext): MappingDriver {
     method: "nat-pmp",
     gateway: ctx.gateway,
     async renew(cur, timeoutMs) {
-      const end = Date.now() + timeoutMs;
-      const r = await natPmpMap({ gateway: ctx.gateway, protocol: "TCP", internalPort: ctx.internalPort, suggestedExternalPort: cur.externalPort, lifetimeSeconds: ctx.leaseSeconds, timeoutMs });
-      if (!r) throw silent("NAT-PMP renewal", ctx.gateway);
-      const ip = (await natPmpExternalAddress(ctx.gateway, Math.max(1, end - Date.now()))) ?? cur.externalIp;
-      return { externalIp: ip, externalPort: r.externalPort, leaseSeconds: r.lifetimeSeconds };
+      // A budget for both requests (each ends on its own timeout), not an abort.
+      const budget = deadline({ timeout: timeoutMs, what: "NAT-PMP renewal", clock: ctx.clock, timers: ctx.timers });
+      try {
+        const r = await natPmpMap({ gateway: ctx.gateway, protocol: "TCP", internalPort: ctx.internalPort, suggestedExternalPort: cur.externalPort, lifetimeSeconds: ctx.leaseSeconds, timeoutMs, timers: ctx.timers });
+        if (!r) throw silent("NAT-PMP renewal", ctx.gateway);
+        const ip = (await natPmpExternalAddress(ctx.gateway, Math.max(1, budget.remaining()), undefined, ctx.timers)) ?? cur.externalIp;
+        return { externalIp: ip, externalPort: r.externalPort, leaseSeconds: r.lifetimeSeconds };
+      } finally {
+        budget.done();
+      }
     },
     async remove(_cur, timeoutMs) {
-      const r = await natPmpMap({ gateway: ctx.gateway, protocol: "TCP", internalPort: ctx.internalPort, suggestedExternalPort: 0, lifetimeSeconds: 0, timeoutMs });
+      const r = await natPmpMap({ gateway: ctx.gateway, protocol: "TCP", internalPort: ctx.internalPort, suggestedExternalPort: 0, lifetimeSeconds: 0, timeoutMs, timers: ctx.timers });
       if (!r) throw silent("NAT-PMP delete", ctx.gateway);
     },
   };
@@ -60,13 +68,13 @@ export function natPmpDriver(ctx: DriverContext): MappingDriver {
 
 /** UPnP IGD v2 (library AddAnyPortMapping) or v1 (our AddPortMapping); delete is ours on both, by EXTERNAL port. */
 export function upnpDriver(ctx: DriverContext, dev: UpnpDevice): MappingDriver {
-  const req = (externalPort: number, timeoutMs: number): UpnpMapRequest => ({ internalHost: ctx.internalHost, internalPort: ctx.internalPort, externalPort, leaseSeconds: ctx.leaseSeconds, description: ctx.description, timeoutMs });
+  const req = (externalPort: number, timeoutMs: number): UpnpMapRequest => ({ internalHost: ctx.internalHost, internalPort: ctx.internalPort, externalPort, leaseSeconds: ctx.leaseSeconds, description: ctx.description, timeoutMs, clock: ctx.clock, timers: ctx.timers });
   return {
     method: dev.igdVersion === 2 ? "upnp-igd2" : "upnp-igd1",
     gateway: ctx.gateway,
     renew: (cur, timeoutMs) => (dev.igdVersion === 2 ? mapIgd2 : mapIgd1)(dev, req(cur.externalPort, timeoutMs), ctx.logger),
     async remove(cur, timeoutMs) {
-      if (!(await deleteUpnpMapping(dev, cur.externalPort, timeoutMs))) throw new PortMappingError(`UPnP DeletePortMapping of external port ${cur.externalPort} was refused`);
+      if (!(await deleteUpnpMapping(dev, cur.externalPort, timeoutMs, undefined, ctx.timers))) throw new PortMappingError(`UPnP DeletePortMapping of external port ${cur.externalPort} was refused`);
     },
   };
 }

@@ -4,7 +4,9 @@
  * the caller's signal/timeout.
  */
 import http from "node:http";
-import { AbortError, PortMappingError } from "../errors.ts";
+import { AbortError, PortMappingError, TimeoutError } from "../errors.ts";
+import type { Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
 
 const MAX_BODY = 256 * 1024;
 
@@ -13,7 +15,7 @@ export interface HttpResult {
   body: string;
 }
 
-export function httpRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number; signal?: AbortSignal }): Promise<HttpResult> {
+export function httpRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number; signal?: AbortSignal; timers?: Timers }): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     if (u.protocol !== "http:") {
@@ -49,12 +51,17 @@ export function httpRequest(url: string, opts: { method?: string; headers?: Reco
         res.on("error", fail);
       },
     );
-    const timer = setTimeout(() => req.destroy(new PortMappingError(`HTTP ${opts.method ?? "GET"} ${url} took longer than ${opts.timeoutMs} ms`)), opts.timeoutMs);
-    const onAbort = () => req.destroy(new AbortError("port mapping aborted", { cause: opts.signal?.reason }));
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const d = deadline({ timeout: opts.timeoutMs, signals: [opts.signal], what: `HTTP ${opts.method ?? "GET"} ${url}`, timers: opts.timers });
+    const onStop = () =>
+      req.destroy(
+        d.signal.reason instanceof TimeoutError
+          ? new PortMappingError(`HTTP ${opts.method ?? "GET"} ${url} took longer than ${opts.timeoutMs} ms`)
+          : new AbortError("port mapping aborted", { cause: opts.signal?.reason }),
+      );
+    d.signal.addEventListener("abort", onStop, { once: true });
     function cleanup() {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+      d.signal.removeEventListener("abort", onStop);
+      d.done();
     }
     function fail(err: Error) {
       cleanup();

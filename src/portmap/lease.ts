@@ -6,31 +6,17 @@
  * mapping is lost. A lease of 0 (an IGD v1 "permanent" mapping) is
  * re-asserted every PERMANENT_RECHECK_S so a rebooted router gets it back.
  */
-import { systemClock, type Clock as TimeSource, type TimerHandle, type Timers } from "../util/clock.ts";
+import { systemClock, type Clock, type TimerHandle, type Timers } from "../util/clock.ts";
+import type { PortMapTime } from "./types.ts";
 
 export const MIN_RETRY_MS = 1000;
 export const PERMANENT_RECHECK_S = 1800;
 
-/**
- * The clock and timers a LeaseKeeper uses, in one object: util/clock's Clock
- * and Timers together (FakeTime is one, for tests).
- */
-export interface Clock extends TimeSource, Timers {}
-
-/** Real time; timers are unref'd so a forgotten mapping never keeps a process alive. */
-export const realClock: Clock = Object.freeze({
-  now: () => systemClock.now(),
+/** Real timers, unref'd so a forgotten mapping never keeps a process alive. */
+export const unrefTimers: Timers = Object.freeze({
   setTimeout: (fn: () => void, ms: number) => setTimeout(fn, Math.max(0, ms)).unref(),
   clearTimeout: (h: TimerHandle | undefined) => clearTimeout(h as NodeJS.Timeout | undefined),
 });
-
-/** The lease clock for an owner's injected clock and timers (each defaulting to real, unref'd time). */
-export function leaseClock(clock?: TimeSource, timers?: Timers): Clock {
-  if (!clock && !timers) return realClock;
-  const c = clock ?? realClock;
-  const t = timers ?? realClock;
-  return { now: () => c.now(), setTimeout: (fn, ms) => t.setTimeout(fn, ms), clearTimeout: (h) => t.clearTimeout(h) };
-}
 
 /** Delay until the first renewal of a lease granted for `leaseSeconds`. */
 export function renewDelayMs(leaseSeconds: number): number {
@@ -59,8 +45,10 @@ export interface LeaseKeeperEvents {
  * failures are retried per retryDelayMs, and `lost` fires once when the lease
  * runs out without a successful renewal.
  */
+/** The owner's injected clock and timers (util/clock.ts); each defaults to real time, with unref'd timers. */
 export class LeaseKeeper {
   #clock: Clock;
+  #timers: Timers;
   #renew: () => Promise<RenewOutcome>;
   #on: LeaseKeeperEvents;
   #timer: TimerHandle | undefined;
@@ -68,8 +56,9 @@ export class LeaseKeeper {
   #stopped = false;
   #lastError: unknown;
 
-  constructor(leaseSeconds: number, renew: () => Promise<RenewOutcome>, on: LeaseKeeperEvents, clock: Clock = realClock) {
-    this.#clock = clock;
+  constructor(leaseSeconds: number, renew: () => Promise<RenewOutcome>, on: LeaseKeeperEvents, time: PortMapTime = {}) {
+    this.#clock = time.clock ?? systemClock;
+    this.#timers = time.timers ?? unrefTimers;
     this.#renew = renew;
     this.#on = on;
     this.#granted(leaseSeconds);
@@ -87,7 +76,7 @@ export class LeaseKeeper {
 
   #schedule(ms: number): void {
     if (this.#stopped) return;
-    this.#timer = this.#clock.setTimeout(() => void this.#tick(), ms);
+    this.#timer = this.#timers.setTimeout(() => void this.#tick(), ms);
   }
 
   async #tick(): Promise<void> {
@@ -120,7 +109,7 @@ export class LeaseKeeper {
   /** Stops renewing (idempotent). */
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 }

@@ -8,7 +8,7 @@ import { EventEmitter } from "node:events";
 import type { Clock, Timers } from "../util/clock.ts";
 import { LifecycleState } from "../util/closable.ts";
 import type { Logger } from "../util/logger.ts";
-import { LeaseKeeper, leaseClock } from "./lease.ts";
+import { LeaseKeeper } from "./lease.ts";
 import type { PortMapping, PortMappingEvents, PortMappingMethod } from "./types.ts";
 
 /** What a protocol (PCP, NAT-PMP, IGD v1/v2) must do for a mapping it created. */
@@ -70,7 +70,7 @@ export class ActivePortMapping extends EventEmitter<PortMappingEvents> implement
         this.#log.warn("port mapping lost: renewals failed until the lease ran out", { method: this.method, externalPort: this.externalPort, err: String((error as Error)?.message ?? error) });
         this.emit("lost", error);
       },
-    }, leaseClock(opts.clock, opts.timers));
+    }, { clock: opts.clock, timers: opts.timers });
   }
 
   async #renew(): Promise<{ ok: true; leaseSeconds: number } | { ok: false; error: unknown }> {

@@ -6,6 +6,7 @@
  * server's "unsupported version" answer makes the caller fall back (RFC 6887 §9).
  */
 import { PortMappingError } from "../errors.ts";
+import type { Timers } from "../util/clock.ts";
 import { decodePcpResponse, encodePcpMapRequest, PCP_PROTOCOL, PcpOp, PcpResult, pcpResultText } from "./pcp-codec.ts";
 import { decodePmpResponse, encodePmpExternalAddressRequest, encodePmpMapRequest, PMP_PORT, PmpOp, pmpResultText } from "./nat-pmp-codec.ts";
 import { localAddressToward } from "./gateway.ts";
@@ -19,6 +20,7 @@ export interface GatewayMapRequest {
   lifetimeSeconds: number;
   timeoutMs: number;
   signal?: AbortSignal;
+  timers?: Timers;
 }
 
 export interface GatewayMapResult {
@@ -56,11 +58,11 @@ export async function pcpMap(req: GatewayMapRequest & { nonce: Uint8Array; sugge
 }
 
 /** NAT-PMP external address (§3.2); undefined when nothing answered. */
-export async function natPmpExternalAddress(gateway: string, timeoutMs: number, signal?: AbortSignal): Promise<string | undefined> {
+export async function natPmpExternalAddress(gateway: string, timeoutMs: number, signal?: AbortSignal, timers?: Timers): Promise<string | undefined> {
   const ans = await udpTransaction(gateway, PMP_PORT, encodePmpExternalAddressRequest(), (buf) => {
     const r = decodePmpResponse(buf);
     return r && r.op === PmpOp.EXTERNAL_ADDRESS ? r : undefined;
-  }, { timeoutMs, signal });
+  }, { timeoutMs, signal, timers });
   if (!ans) return undefined;
   if (ans.kind !== "external-address") throw new PortMappingError(`NAT-PMP external address refused by ${gateway}: ${pmpResultText(ans.result)}`, { cause: { protocol: "nat-pmp", resultCode: ans.result } });
   return ans.externalIp;

@@ -5,6 +5,8 @@
  * interface that carries the default route, never on every interface.
  */
 import dgram from "node:dgram";
+import { systemTimers, type Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
 import { IGD1 } from "./soap.ts";
 
 export const SSDP_ADDRESS = "239.255.255.250";
@@ -50,14 +52,17 @@ export function parseSsdpResponse(text: string): SsdpAnswer | undefined {
  * from the default-route LAN), or undefined after `timeoutMs`. Sends twice
  * (at 0 and ~1/3 of the wait), as UDP may drop one. Never throws for silence.
  */
-export async function searchIgd(opts: { gateway: string; localAddress?: string; timeoutMs: number; signal?: AbortSignal; multicast?: boolean }): Promise<SsdpAnswer | undefined> {
+export async function searchIgd(opts: { gateway: string; localAddress?: string; timeoutMs: number; signal?: AbortSignal; multicast?: boolean; timers?: Timers }): Promise<SsdpAnswer | undefined> {
+  const timers = opts.timers ?? systemTimers;
   const sock = dgram.createSocket({ type: "udp4" });
-  const timers: NodeJS.Timeout[] = [];
+  let resend: ReturnType<Timers["setTimeout"]> | undefined;
   let finish: (a: SsdpAnswer | undefined) => void = () => {};
   const result = new Promise<SsdpAnswer | undefined>((r) => (finish = r));
   let other: SsdpAnswer | undefined;
-  const onAbort = () => finish(undefined);
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  // Out of time: the best answer so far (another LAN host's, or none); aborted: none.
+  const d = deadline({ timeout: opts.timeoutMs, signals: [opts.signal], what: "SSDP search", timers });
+  const onStop = () => finish(opts.signal?.aborted ? undefined : other);
+  d.signal.addEventListener("abort", onStop, { once: true });
   sock.on("error", () => finish(other));
   sock.on("message", (msg) => {
     const a = parseSsdpResponse(msg.toString("latin1"));
@@ -85,15 +90,16 @@ export async function searchIgd(opts: { gateway: string; localAddress?: string; 
         // The network guard (tests) or a missing route: the unicast search is what matters.
       }
     };
+    if (d.signal.aborted) return undefined;
     send();
-    timers.push(setTimeout(send, Math.max(50, Math.floor(opts.timeoutMs / 3))));
-    timers.push(setTimeout(() => finish(other), opts.timeoutMs));
+    resend = timers.setTimeout(send, Math.max(50, Math.floor(opts.timeoutMs / 3)));
     return await result;
   } catch {
     return undefined;
   } finally {
-    for (const t of timers) clearTimeout(t);
-    opts.signal?.removeEventListener("abort", onAbort);
+    timers.clearTimeout(resend);
+    d.signal.removeEventListener("abort", onStop);
+    d.done();
     try {
       sock.close();
     } catch {

@@ -10,7 +10,7 @@
  */
 import net from "node:net";
 import { AbortError, InvalidArgumentError, PortMappingError } from "../errors.ts";
-import { systemClock } from "../util/clock.ts";
+import { systemClock, type Timers } from "../util/clock.ts";
 import { deadline, raceSignal } from "../util/deadline.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
 import { natPmpDriver, pcpDriver, upnpDriver, type DriverContext } from "./drivers.ts";
@@ -52,8 +52,9 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
   validate(options);
   const o = { ...PORT_MAPPING_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof PORT_MAPPING_DEFAULTS & PortMappingOptions;
   const log = (o.logger ?? silentLogger).child("portmap");
-  const started = performance.now();
   const clock = o.clock ?? systemClock;
+  const timers = o.timers;
+  const started = clock.now();
   // A budget, not an abort: each step gets what is left and ends on its own (a
   // timed-out step is "no answer", which an abort would turn into an error).
   const end = clock.now() + o.timeout;
@@ -71,14 +72,14 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
     log.debug("no local address toward the gateway: no port mapping", { gateway });
     return undefined;
   }
-  const ctx: DriverContext = { gateway, internalHost, internalPort: o.internalPort, leaseSeconds: o.leaseSeconds, description: o.description, logger: log };
+  const ctx: DriverContext = { gateway, internalHost, internalPort: o.internalPort, leaseSeconds: o.leaseSeconds, description: o.description, logger: log, clock: o.clock, timers };
   const wanted = o.externalPort || o.internalPort;
   const stop = new AbortController();
   const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
 
   // UPnP discovery runs beside PCP/NAT-PMP so a PMP-less router costs no extra time.
   const upnpDevice: Promise<UpnpDevice | Error | undefined> = o.protocols.includes("upnp")
-    ? discoverIgd(gateway, internalHost, o.upnpLocation, left, signal, log).catch((e: Error) => e)
+    ? discoverIgd(gateway, internalHost, o.upnpLocation, left, signal, log, timers).catch((e: Error) => e)
     : Promise.resolve(undefined);
 
   const refusals: Error[] = [];
@@ -92,7 +93,7 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
       try {
         if (proto === "pcp") {
           const d = pcpDriver(ctx);
-          const r = await pcpMap({ gateway, protocol: "TCP", internalPort: o.internalPort, suggestedExternalPort: wanted, lifetimeSeconds: o.leaseSeconds, nonce: d.nonce, timeoutMs: left(), signal });
+          const r = await pcpMap({ gateway, protocol: "TCP", internalPort: o.internalPort, suggestedExternalPort: wanted, lifetimeSeconds: o.leaseSeconds, nonce: d.nonce, timeoutMs: left(), signal, timers });
           if (r === "nat-pmp-only") log.debug("gateway speaks NAT-PMP, not PCP", { gateway });
           else if (r) granted = { driver: d, externalIp: r.externalIp, externalPort: r.externalPort, leaseSeconds: r.lifetimeSeconds };
           else if (o.protocols.includes("nat-pmp")) {
@@ -101,10 +102,10 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
             skip.add("nat-pmp");
           }
         } else if (proto === "nat-pmp") {
-          const r = await natPmpMap({ gateway, protocol: "TCP", internalPort: o.internalPort, suggestedExternalPort: wanted, lifetimeSeconds: o.leaseSeconds, timeoutMs: left(), signal });
+          const r = await natPmpMap({ gateway, protocol: "TCP", internalPort: o.internalPort, suggestedExternalPort: wanted, lifetimeSeconds: o.leaseSeconds, timeoutMs: left(), signal, timers });
           if (r) {
             const d = natPmpDriver(ctx);
-            const ip = await natPmpExternalAddress(gateway, Math.max(left(), 500), signal);
+            const ip = await natPmpExternalAddress(gateway, Math.max(left(), 500), signal, timers);
             if (!ip) {
               await d.remove({ externalIp: "", externalPort: r.externalPort }, 500).catch(() => {});
               throw new PortMappingError(`NAT-PMP: ${gateway} granted a mapping but did not tell its external address`);
@@ -115,7 +116,7 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
           const dev = await upnpDevice;
           if (dev instanceof Error) throw dev;
           if (dev) {
-            const req = { internalHost, internalPort: o.internalPort, externalPort: wanted, leaseSeconds: o.leaseSeconds, description: o.description, timeoutMs: Math.max(left(), 1), signal };
+            const req = { internalHost, internalPort: o.internalPort, externalPort: wanted, leaseSeconds: o.leaseSeconds, description: o.description, timeoutMs: Math.max(left(), 1), signal, clock: o.clock, timers };
             const r = await (dev.igdVersion === 2 ? mapIgd2 : mapIgd1)(dev, req, log);
             granted = { driver: upnpDriver(ctx, dev), ...r };
           }
@@ -134,11 +135,11 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
 
   if (!granted) {
     if (refusals.length) throw refusals.length === 1 ? refusals[0] : new PortMappingError(`port mapping refused: ${refusals.map((e) => e.message).join("; ")}`, { cause: refusals });
-    log.debug("no gateway answered a port mapping request", { gateway, protocols: o.protocols, ms: Math.round(performance.now() - started) });
+    log.debug("no gateway answered a port mapping request", { gateway, protocols: o.protocols, ms: Math.round(clock.now() - started) });
     return undefined;
   }
 
-  const mapping = new ActivePortMapping(granted.driver, { ...granted, internalHost, internalPort: o.internalPort, elapsedMs: Math.round(performance.now() - started) }, { logger: log, requestTimeout: o.requestTimeout, clock: o.clock, timers: o.timers });
+  const mapping = new ActivePortMapping(granted.driver, { ...granted, internalHost, internalPort: o.internalPort, elapsedMs: Math.round(clock.now() - started) }, { logger: log, requestTimeout: o.requestTimeout, clock: o.clock, timers: o.timers });
   log.info("port mapping created", { method: mapping.method, external: `${mapping.externalIp}:${mapping.externalPort}`, leaseSeconds: mapping.leaseSeconds, ms: mapping.elapsedMs });
   if (o.verify) {
     const vd = deadline({ timeout: o.verifyTimeout, signals: [o.signal], what: "port mapping verification", clock: o.clock, timers: o.timers });
@@ -158,10 +159,10 @@ export async function startPortMapping(options: PortMappingOptions): Promise<Por
 }
 
 /** The IGD at the gateway: a given description URL, or SSDP toward the gateway. */
-async function discoverIgd(gateway: string, localAddress: string, location: string | undefined, left: () => number, signal: AbortSignal, log: Logger): Promise<UpnpDevice | undefined> {
+async function discoverIgd(gateway: string, localAddress: string, location: string | undefined, left: () => number, signal: AbortSignal, log: Logger, timers?: Timers): Promise<UpnpDevice | undefined> {
   let loc = location;
   if (!loc) {
-    const a = await searchIgd({ gateway, localAddress, timeoutMs: Math.min(SSDP_WAIT_MS, left()), signal });
+    const a = await searchIgd({ gateway, localAddress, timeoutMs: Math.min(SSDP_WAIT_MS, left()), signal, timers });
     if (!a) {
       log.debug("no SSDP answer", { gateway });
       return undefined;
@@ -169,7 +170,7 @@ async function discoverIgd(gateway: string, localAddress: string, location: stri
     loc = a.location;
   }
   if (left() === 0 || signal.aborted) return undefined;
-  const dev = await fetchIgd(loc, left(), signal);
+  const dev = await fetchIgd(loc, left(), signal, timers);
   if (!dev) log.debug("UPnP device is not an IGD with a WAN connection service", { location: loc });
   return dev;
 }

@@ -2,6 +2,12 @@ import type { EventEmitter } from "node:events";
 import type { Clock, Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 
+/** The injected clock and timers a port-mapping step runs on (each defaulting to the system's). */
+export interface PortMapTime {
+  clock?: Clock;
+  timers?: Timers;
+}
+
 /** How a mapping was obtained. */
 export type PortMappingMethod = "pcp" | "nat-pmp" | "upnp-igd2" | "upnp-igd1";
 /** Protocol families to try, in this order of preference. */

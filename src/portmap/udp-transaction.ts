@@ -5,24 +5,30 @@
  * undefined. Only answers from the server's own address and port count.
  */
 import dgram from "node:dgram";
-import { AbortError } from "../errors.ts";
+import { AbortError, TimeoutError } from "../errors.ts";
+import { systemTimers, type TimerHandle, type Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
 
 export interface UdpTransactionOptions {
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Retransmission and timeout timers (tests inject FakeTime). @default systemTimers */
+  timers?: Timers;
   /** First retransmission interval. @default 250 */
   initialRtoMs?: number;
 }
 
 export async function udpTransaction<T>(server: string, port: number, request: Uint8Array, accept: (answer: Uint8Array, local: string) => T | undefined, opts: UdpTransactionOptions): Promise<T | undefined> {
   if (opts.signal?.aborted) throw new AbortError("port mapping aborted", { cause: opts.signal.reason });
+  const timers = opts.timers ?? systemTimers;
   const sock = dgram.createSocket({ type: server.includes(":") ? "udp6" : "udp4" });
-  let timer: NodeJS.Timeout | undefined;
-  let hard: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   let settle: (v: T | undefined | AbortError) => void = () => {};
   const done = new Promise<T | undefined | AbortError>((r) => (settle = r));
-  const onAbort = () => settle(new AbortError("port mapping aborted", { cause: opts.signal?.reason }));
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  // The hard timeout is silence (undefined); the caller's abort is an AbortError.
+  const d = deadline({ timeout: opts.timeoutMs, signals: [opts.signal], what: `UDP exchange with ${server}:${port}`, timers });
+  const onStop = () => settle(d.signal.reason instanceof TimeoutError ? undefined : new AbortError("port mapping aborted", { cause: opts.signal?.reason }));
+  d.signal.addEventListener("abort", onStop, { once: true });
   try {
     sock.on("error", () => settle(undefined));
     await new Promise<void>((resolve, reject) => {
@@ -40,11 +46,10 @@ export async function udpTransaction<T>(server: string, port: number, request: U
     let rto = opts.initialRtoMs ?? 250;
     const send = () => {
       sock.send(request, (err) => err && settle(undefined));
-      timer = setTimeout(send, rto);
+      timer = timers.setTimeout(send, rto);
       rto *= 2;
     };
     send();
-    hard = setTimeout(() => settle(undefined), opts.timeoutMs);
     const v = await done;
     if (v instanceof AbortError) throw v;
     return v;
@@ -53,9 +58,9 @@ export async function udpTransaction<T>(server: string, port: number, request: U
     // ENETUNREACH, a refused connect (ICMP) or the test network guard: nobody to talk to.
     return undefined;
   } finally {
-    clearTimeout(timer);
-    clearTimeout(hard);
-    opts.signal?.removeEventListener("abort", onAbort);
+    timers.clearTimeout(timer);
+    d.signal.removeEventListener("abort", onStop);
+    d.done();
     try {
       sock.close();
     } catch {

@@ -8,6 +8,8 @@
  */
 import { upnpNat } from "@achingbrain/nat-port-mapper";
 import { PortMappingError } from "../errors.ts";
+import type { Clock, Timers } from "../util/clock.ts";
+import { deadline } from "../util/deadline.ts";
 import type { Logger } from "../util/logger.ts";
 import { httpRequest } from "./http.ts";
 import { parseIgdDescription, parseSoapResponse, soapActionHeader, soapEnvelope, UPNP_ERRORS, type IgdDescription, type SoapResult } from "./soap.ts";
@@ -25,6 +27,8 @@ export interface UpnpMapRequest {
   description: string;
   timeoutMs: number;
   signal?: AbortSignal;
+  clock?: Clock;
+  timers?: Timers;
 }
 
 export interface UpnpMapResult {
@@ -37,21 +41,22 @@ export interface UpnpMapResult {
 export const LIBRARY_MIN_IGD2_LEASE_S = 3600;
 
 /** Fetches and reads a device description; undefined if it is not an IGD we can drive. */
-export async function fetchIgd(location: string, timeoutMs: number, signal?: AbortSignal): Promise<UpnpDevice | undefined> {
-  const r = await httpRequest(location, { timeoutMs, signal });
+export async function fetchIgd(location: string, timeoutMs: number, signal?: AbortSignal, timers?: Timers): Promise<UpnpDevice | undefined> {
+  const r = await httpRequest(location, { timeoutMs, signal, timers });
   if (r.status !== 200) throw new PortMappingError(`device description ${location}: HTTP ${r.status}`);
   const d = parseIgdDescription(r.body, location);
   return d && { ...d, location };
 }
 
 /** One SOAP action against the device's WAN connection service. */
-export async function soapCall(dev: UpnpDevice, action: string, args: ReadonlyArray<readonly [string, string | number]>, outputs: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<SoapResult> {
+export async function soapCall(dev: UpnpDevice, action: string, args: ReadonlyArray<readonly [string, string | number]>, outputs: readonly string[], timeoutMs: number, signal?: AbortSignal, timers?: Timers): Promise<SoapResult> {
   const r = await httpRequest(dev.controlUrl, {
     method: "POST",
     headers: { "Content-Type": 'text/xml; charset="utf-8"', SOAPAction: soapActionHeader(dev.serviceType, action) },
     body: soapEnvelope(dev.serviceType, action, args),
     timeoutMs,
     signal,
+    timers,
   });
   const parsed = parseSoapResponse(r.body, outputs);
   if (parsed.ok && r.status !== 200) return { ok: false, errorCode: -1, errorDescription: `HTTP ${r.status}` };
@@ -63,8 +68,8 @@ function faultError(dev: UpnpDevice, action: string, f: Extract<SoapResult, { ok
 }
 
 /** GetExternalIPAddress (both versions). */
-export async function upnpExternalIp(dev: UpnpDevice, timeoutMs: number, signal?: AbortSignal): Promise<string> {
-  const r = await soapCall(dev, "GetExternalIPAddress", [], ["NewExternalIPAddress"], timeoutMs, signal);
+export async function upnpExternalIp(dev: UpnpDevice, timeoutMs: number, signal?: AbortSignal, timers?: Timers): Promise<string> {
+  const r = await soapCall(dev, "GetExternalIPAddress", [], ["NewExternalIPAddress"], timeoutMs, signal, timers);
   if (!r.ok) throw faultError(dev, "GetExternalIPAddress", r);
   const ip = r.values.NewExternalIPAddress;
   if (!ip) throw new PortMappingError(`UPnP GetExternalIPAddress on ${dev.controlUrl}: no address in the answer`);
@@ -73,7 +78,8 @@ export async function upnpExternalIp(dev: UpnpDevice, timeoutMs: number, signal?
 
 /** IGD v2 through the wrapped library (AddAnyPortMapping). The library's own refresh timers are off: we renew. */
 export async function mapIgd2(dev: UpnpDevice, req: UpnpMapRequest, log: Logger): Promise<UpnpMapResult> {
-  const signal = AbortSignal.any([AbortSignal.timeout(req.timeoutMs), ...(req.signal ? [req.signal] : [])]);
+  const d = deadline({ timeout: req.timeoutMs, signals: [req.signal], what: "UPnP IGD v2 mapping", clock: req.clock, timers: req.timers });
+  const signal = d.signal;
   try {
     const gw = await upnpNat({ autoRefresh: false }).getGateway(new URL(dev.location), { signal });
     const m = await gw.map(req.internalPort, req.internalHost, {
@@ -90,6 +96,8 @@ export async function mapIgd2(dev: UpnpDevice, req: UpnpMapRequest, log: Logger)
     if (req.signal?.aborted) throw err;
     log.debug("IGD v2 mapping through nat-port-mapper failed", { err: (err as Error).message });
     throw err instanceof PortMappingError ? err : new PortMappingError(`UPnP IGD v2 mapping failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    d.done();
   }
 }
 
@@ -100,8 +108,17 @@ export async function mapIgd2(dev: UpnpDevice, req: UpnpMapRequest, log: Logger)
  * close() must then delete it.
  */
 export async function mapIgd1(dev: UpnpDevice, req: UpnpMapRequest, log: Logger): Promise<UpnpMapResult> {
-  const end = Date.now() + req.timeoutMs;
-  const left = () => Math.max(1, end - Date.now());
+  // A budget for the steps (each ends on its own timeout), not an abort.
+  const budget = deadline({ timeout: req.timeoutMs, what: "UPnP IGD v1 mapping", clock: req.clock, timers: req.timers });
+  const left = () => Math.max(1, budget.remaining());
+  try {
+    return await addPortMapping(dev, req, log, left);
+  } finally {
+    budget.done();
+  }
+}
+
+async function addPortMapping(dev: UpnpDevice, req: UpnpMapRequest, log: Logger, left: () => number): Promise<UpnpMapResult> {
   let port = req.externalPort || req.internalPort;
   let lease = req.leaseSeconds;
   for (let attempt = 0; attempt < 4; attempt++) {
@@ -114,9 +131,9 @@ export async function mapIgd1(dev: UpnpDevice, req: UpnpMapRequest, log: Logger)
       ["NewEnabled", 1],
       ["NewPortMappingDescription", req.description],
       ["NewLeaseDuration", lease],
-    ], [], left(), req.signal);
+    ], [], left(), req.signal, req.timers);
     if (r.ok) {
-      const externalIp = await upnpExternalIp(dev, left(), req.signal);
+      const externalIp = await upnpExternalIp(dev, left(), req.signal, req.timers);
       return { externalIp, externalPort: port, leaseSeconds: lease };
     }
     if (r.errorCode === 718 && attempt < 3) {
@@ -135,7 +152,7 @@ export async function mapIgd1(dev: UpnpDevice, req: UpnpMapRequest, log: Logger)
 }
 
 /** DeletePortMapping of the EXTERNAL port (both versions). Resolves false on a fault (714 = already gone). */
-export async function deleteUpnpMapping(dev: UpnpDevice, externalPort: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  const r = await soapCall(dev, "DeletePortMapping", [["NewRemoteHost", ""], ["NewExternalPort", externalPort], ["NewProtocol", "TCP"]], [], timeoutMs, signal);
+export async function deleteUpnpMapping(dev: UpnpDevice, externalPort: number, timeoutMs: number, signal?: AbortSignal, timers?: Timers): Promise<boolean> {
+  const r = await soapCall(dev, "DeletePortMapping", [["NewRemoteHost", ""], ["NewExternalPort", externalPort], ["NewProtocol", "TCP"]], [], timeoutMs, signal, timers);
   return r.ok || r.errorCode === 714;
 }

@@ -10,6 +10,7 @@
  *   see our listener accept it (needs a router that hairpins).
  */
 import net from "node:net";
+import { systemTimers, type Timers } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 import { silentLogger } from "../util/logger.ts";
 import { StunTcpConnection } from "../stun/client-tcp.ts";
@@ -40,13 +41,13 @@ function untilAbort(signal: AbortSignal): Promise<false> {
  * supports dial-port, and its connect succeeded — and, with `listener`, the
  * connection from the server's IP was accepted by it.
  */
-export function stunDialPortVerifier(server: TransportAddress, opts: { listener?: net.Server; logger?: Logger } = {}): PortMappingVerifier {
+export function stunDialPortVerifier(server: TransportAddress, opts: { listener?: net.Server; logger?: Logger; timers?: Timers } = {}): PortMappingVerifier {
   const log = (opts.logger ?? silentLogger).child("portmap-verify");
   return async (externalIp, externalPort, { signal }) => {
     const watch = opts.listener ? watchArrival(opts.listener, (s) => canonicalIp(toTransportAddress(s.remoteAddress ?? "", 0).address) === canonicalIp(server.address)) : undefined;
     let conn: StunTcpConnection | undefined;
     try {
-      conn = await StunTcpConnection.connect(server, { signal });
+      conn = await StunTcpConnection.connect(server, { signal, timers: opts.timers });
       // First where the server sees us: a dial to another IP than the mapping's would prove nothing.
       const seen = (await conn.binding({ signal })).mapped;
       if (canonicalIp(seen.address) !== canonicalIp(externalIp)) {
@@ -76,8 +77,9 @@ export function stunDialPortVerifier(server: TransportAddress, opts: { listener?
  * here and require that `listener` accepts that very connection (same source
  * port after the router's SNAT, or a source of our external IP).
  */
-export function hairpinVerifier(listener: net.Server, opts: { logger?: Logger } = {}): PortMappingVerifier {
+export function hairpinVerifier(listener: net.Server, opts: { logger?: Logger; timers?: Timers } = {}): PortMappingVerifier {
   const log = (opts.logger ?? silentLogger).child("portmap-verify");
+  const timers = opts.timers ?? systemTimers;
   return async (externalIp, externalPort, { signal }) => {
     // The accept may be seen before our own "connect" event: remember arrivals, decide on either event.
     const seen: Array<{ port: number; ip: string }> = [];
@@ -98,10 +100,13 @@ export function hairpinVerifier(listener: net.Server, opts: { logger?: Logger } 
       localPort = sock.localPort ?? -1;
       check();
     });
-    sock.once("close", () => setTimeout(() => decide(false), 50).unref());
+    // A closed socket is a failed hairpin, after a moment for an accept still on its way.
+    let late: ReturnType<Timers["setTimeout"]> | undefined;
+    sock.once("close", () => (late = timers.setTimeout(() => decide(false), 50)));
     try {
       return await Promise.race([result, untilAbort(signal)]);
     } finally {
+      timers.clearTimeout(late);
       listener.off("connection", onConn);
       sock.destroy();
     }

@@ -39,7 +39,7 @@ describe("LeaseKeeper", () => {
     const time = new FakeTime();
     const renewed: number[] = [];
     const r = recorder(time, [{ ok: true, leaseSeconds: 180 }, { ok: true, leaseSeconds: 240 }]);
-    const k = new LeaseKeeper(120, r.renew, { renewed: (s) => renewed.push(s), lost: () => assert.fail("lost") }, time);
+    const k = new LeaseKeeper(120, r.renew, { renewed: (s) => renewed.push(s), lost: () => assert.fail("lost") }, { clock: time, timers: time });
     await time.advance(59_999);
     assert.deepEqual(r.at, [], "not before half the lease");
     await time.advance(1);
@@ -57,7 +57,7 @@ describe("LeaseKeeper", () => {
     const time = new FakeTime();
     const lost: unknown[] = [];
     const r = recorder(time, [new Error("no answer"), new Error("no answer"), new Error("no answer"), new Error("no answer")]);
-    new LeaseKeeper(8, r.renew, { renewed: () => assert.fail("renewed"), lost: (e) => lost.push(e) }, time);
+    new LeaseKeeper(8, r.renew, { renewed: () => assert.fail("renewed"), lost: (e) => lost.push(e) }, { clock: time, timers: time });
     await time.advance(7_999);
     assert.deepEqual(r.at, [4000, 6000, 7000]);
     assert.equal(lost.length, 0, "not lost before the expiry");
@@ -72,7 +72,7 @@ describe("LeaseKeeper", () => {
     const time = new FakeTime();
     const renewed: number[] = [];
     const r = recorder(time, [new Error("boom"), { ok: true, leaseSeconds: 100 }, { ok: true, leaseSeconds: 100 }]);
-    new LeaseKeeper(100, r.renew, { renewed: (s) => renewed.push(s), lost: () => assert.fail("lost") }, time);
+    new LeaseKeeper(100, r.renew, { renewed: (s) => renewed.push(s), lost: () => assert.fail("lost") }, { clock: time, timers: time });
     await time.advance(124_999);
     assert.deepEqual(r.at, [50_000, 75_000]);
     assert.deepEqual(renewed, [100]);
@@ -83,7 +83,7 @@ describe("LeaseKeeper", () => {
   it("stop() during a renewal: nothing is scheduled afterwards", async () => {
     const time = new FakeTime();
     let release: (o: RenewOutcome) => void = () => {};
-    const k = new LeaseKeeper(10, () => new Promise<RenewOutcome>((res) => (release = res)), { renewed: () => assert.fail("renewed"), lost: () => assert.fail("lost") }, time);
+    const k = new LeaseKeeper(10, () => new Promise<RenewOutcome>((res) => (release = res)), { renewed: () => assert.fail("renewed"), lost: () => assert.fail("lost") }, { clock: time, timers: time });
     await time.advance(5000);
     assert.equal(time.pending, 0, "the renewal is in flight");
     k.stop();
