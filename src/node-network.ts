@@ -10,6 +10,8 @@ import { discoverNat } from "./nat/discovery.ts";
 import type { NatReport } from "./nat/types.ts";
 import { startPortMapping, stunDialPortVerifier, type PortMapping } from "./portmap/index.ts";
 import { parseStunUri } from "./stun/uri.ts";
+import type { Clock, Timers } from "./util/clock.ts";
+import { LifecycleState, type Lifecycle } from "./util/closable.ts";
 import type { Logger } from "./util/logger.ts";
 
 export interface NodeNetworkOptions {
@@ -18,9 +20,12 @@ export interface NodeNetworkOptions {
   /** The node's listening addresses; undefined = wildcard. */
   hosts?: readonly string[];
   discoveryTimeout: number;
-  /** The node's lifetime: aborting it stops discovery and the mapping attempt. */
+  /** The node's lifetime: aborting it (or close()) stops discovery and the mapping attempt. */
   lifetime: AbortSignal;
   logger: Logger;
+  /** The node's clock and timers: discovery's budget and probes, the mapping's requests and lease renewals run on them. */
+  clock?: Clock;
+  timers?: Timers;
   /** A new NAT report (the default interface's). */
   onNat: (report: NatReport) => void;
 }
@@ -34,15 +39,29 @@ export interface PortMappingInfo {
   leaseSeconds: number;
 }
 
-export class NodeNetwork {
+export class NodeNetwork implements Lifecycle {
   readonly #o: NodeNetworkOptions;
   #nat?: NatReport;
   #mapping?: PortMapping;
   #discovery?: Promise<NatReport | undefined>;
   #mappingStart?: Promise<void>;
+  // close() and destroy() share one teardown: the mapping is deleted once.
+  readonly #life = new LifecycleState("node network", () => (this.#down ??= this.#teardown()));
+  #down?: Promise<void>;
+  /** The node's lifetime or our own, whichever ends first: the discovery runs and the mapping attempt stop on it. */
+  readonly #stop: AbortSignal;
 
   constructor(o: NodeNetworkOptions) {
     this.#o = o;
+    this.#stop = AbortSignal.any([o.lifetime, this.#life.lifetime]);
+  }
+
+  get lifetime(): AbortSignal {
+    return this.#stop;
+  }
+
+  get closed(): boolean {
+    return this.#life.closed;
   }
 
   get nat(): NatReport | undefined {
@@ -72,7 +91,9 @@ export class NodeNetwork {
 
   /** Runs NAT discovery in the background; the address is re-signed when it reports. */
   startDiscovery(): void {
-    const { publisher, lifetime, logger } = this.#o;
+    if (this.closed) return;
+    const { publisher, logger } = this.#o;
+    const lifetime = this.#stop;
     // One discovery per published interface with an IPv4 address, all at once: each
     // interface may sit behind a different NAT. (IPv6 discovery is not published yet.)
     const targets = publisher.interfaces
@@ -88,6 +109,8 @@ export class NodeNetwork {
         timeout: this.#o.discoveryTimeout,
         signal: lifetime,
         logger: logger.child("nat"),
+        clock: this.#o.clock,
+        timers: this.#o.timers,
       }).then(
         (report) => {
           if (lifetime.aborted) return report;
@@ -115,18 +138,22 @@ export class NodeNetwork {
 
   /** Asks the gateway for a mapping of `port`, verified through a STUN server seeing `listener`. */
   startPortMapping(port: number, listener: net.Server | undefined): void {
+    if (this.closed) return;
     this.#mappingStart = this.#map(port, listener);
   }
 
   async #map(port: number, listener: net.Server | undefined): Promise<void> {
-    const { lifetime, logger } = this.#o;
+    const { logger } = this.#o;
+    const lifetime = this.#stop;
     const verifyVia = this.#o.stun.map((u) => parseStunUri(u)).find((u) => u.family === 4);
     try {
       const mapping = await startPortMapping({
         internalPort: port,
         signal: lifetime,
         logger: logger.child("portmap"),
-        verify: verifyVia ? stunDialPortVerifier({ family: 4, address: verifyVia.host, port: verifyVia.port }, { listener, logger }) : undefined,
+        clock: this.#o.clock,
+        timers: this.#o.timers,
+        verify: verifyVia ? stunDialPortVerifier({ family: 4, address: verifyVia.host, port: verifyVia.port }, { listener, logger, timers: this.#o.timers }) : undefined,
       });
       if (!mapping) return void logger.debug("no gateway offered a port mapping");
       if (lifetime.aborted) return void (await mapping.close());
@@ -150,8 +177,20 @@ export class NodeNetwork {
     p.update(defaultInterfaceIndex(p.interfaces), (itf) => withMapping(itf, this.#mapping));
   }
 
-  /** Deletes the mapping on the gateway and waits for discovery's sockets (after the lifetime aborted). */
-  async close(): Promise<void> {
+  /**
+   * Stops discovery and the mapping attempt, deletes the mapping on the
+   * gateway and waits for discovery's sockets. Memoized and idempotent; never
+   * rejects; destroy() is the same (a port left mapped helps no one).
+   */
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  destroy(err?: Error): Promise<void> {
+    return this.#life.destroy(err);
+  }
+
+  async #teardown(): Promise<void> {
     await this.#mappingStart;
     await this.#mapping?.close();
     await this.#discovery;

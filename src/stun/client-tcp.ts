@@ -5,6 +5,8 @@ import { silentLogger, type Logger } from "../util/logger.ts";
 import { decode, encode, getAttribute, Method, newTransactionId, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "./codec.ts";
 import { StunFramer } from "./framer.ts";
 import { formatAddress, toTransportAddress } from "./ip.ts";
+import { systemTimers, type Timers } from "../util/clock.ts";
+import { LifecycleState, type Lifecycle } from "../util/closable.ts";
 import { deadline, raceSignal, withDeadline } from "../util/deadline.ts";
 import { bindingResult, type BindingResult, type StunClientStats } from "./binding.ts";
 
@@ -25,6 +27,8 @@ export interface StunTcpOptions {
   /** Connect timeout in ms. @default 1500 */
   timeout?: number;
   logger?: Logger;
+  /** Connect, request and dial-back timers (tests inject FakeTime). @default systemTimers */
+  timers?: Timers;
 }
 
 export interface DialBackOptions {
@@ -51,18 +55,22 @@ export interface DialBackResult {
 type Pending = { resolve: (m: DecodedStunMessage) => void; reject: (e: Error) => void };
 const hexId = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-export class StunTcpConnection {
+export class StunTcpConnection implements Lifecycle {
   readonly stats: StunClientStats = { sent: 0, answered: 0, wrongTransaction: 0, garbage: 0 };
   readonly server: TransportAddress;
   #sock: net.Socket;
   #log: Logger;
   #framer = new StunFramer();
   #pending = new Map<string, Pending>();
-  #closed = false;
   #local: TransportAddress;
+  readonly #timers: Timers;
+  // close() and destroy() share one teardown (a destroy during a close waits for the same socket close).
+  readonly #life = new LifecycleState("STUN TCP connection", () => (this.#down ??= this.#teardown()));
+  #down?: Promise<void>;
 
-  private constructor(sock: net.Socket, server: TransportAddress, log: Logger) {
+  private constructor(sock: net.Socket, server: TransportAddress, log: Logger, timers: Timers) {
     this.#sock = sock;
+    this.#timers = timers;
     this.server = server;
     this.#log = log;
     this.#local = toTransportAddress(sock.localAddress ?? "", sock.localPort ?? 0);
@@ -81,7 +89,7 @@ export class StunTcpConnection {
     sock.on("error", () => {});
     try {
       await withDeadline(
-        { timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP connect to ${formatAddress(server)}` },
+        { timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP connect to ${formatAddress(server)}`, timers: opts.timers },
         () =>
           new Promise<void>((resolve, reject) => {
             sock.once("connect", resolve);
@@ -93,7 +101,7 @@ export class StunTcpConnection {
       throw err;
     }
     sock.setNoDelay(true);
-    return new StunTcpConnection(sock, server, (opts.logger ?? silentLogger).child("stun-tcp"));
+    return new StunTcpConnection(sock, server, (opts.logger ?? silentLogger).child("stun-tcp"), opts.timers ?? systemTimers);
   }
 
   get local(): TransportAddress {
@@ -139,10 +147,10 @@ export class StunTcpConnection {
 
   /** Sends a request and waits for its answer. */
   async request(method: number, attributes: StunAttribute[], opts: { signal?: AbortSignal; timeout?: number } = {}): Promise<{ msg: DecodedStunMessage; rttMs: number }> {
-    if (this.#closed || this.#sock.destroyed) throw new StunError("STUN TCP connection is closed");
+    if (this.#life.closed || this.#sock.destroyed) throw new StunError("STUN TCP connection is closed");
     const txid = newTransactionId();
     const key = hexId(txid);
-    const d = deadline({ timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP request to ${formatAddress(this.server)}` });
+    const d = deadline({ timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP request to ${formatAddress(this.server)}`, timers: this.#timers });
     const start = performance.now();
     try {
       const answer = new Promise<DecodedStunMessage>((resolve, reject) => this.#pending.set(key, { resolve, reject }));
@@ -212,7 +220,7 @@ export class StunTcpConnection {
       }
       if (!getAttribute(res.response, "P2PNODE-DIAL-BACK")) return { supported: false, arrived: false };
       try {
-        await withDeadline({ timeout: opts.wait ?? 500, signals: [opts.signal], what: "dial-back" }, () => arrived);
+        await withDeadline({ timeout: opts.wait ?? 500, signals: [opts.signal], what: "dial-back", timers: this.#timers }, () => arrived);
         return { supported: true, arrived: true, from: arrivedFrom };
       } catch {
         return { supported: true, arrived: false };
@@ -235,13 +243,29 @@ export class StunTcpConnection {
     return { supported: true, connected: d.result === "connected" && d.port === port, mapped: res.mapped };
   }
 
-  /** Closes the connection. Idempotent. */
+  /** Aborts when close() or destroy() begins. */
+  get lifetime(): AbortSignal {
+    return this.#life.lifetime;
+  }
+
+  get closed(): boolean {
+    return this.#life.closed;
+  }
+
+  /** Closes the connection; resolves once the socket is gone. Memoized and idempotent; never rejects. */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
+    return this.#life.close();
+  }
+
+  /** Same as close() (a STUN connection has nothing to flush). Memoized; never rejects. */
+  destroy(err?: Error): Promise<void> {
+    return this.#life.destroy(err);
+  }
+
+  async #teardown(): Promise<void> {
     this.#fail(new StunError("STUN TCP connection closed"));
-    if (this.#sock.destroyed) return Promise.resolve();
-    return new Promise((r) => {
+    if (this.#sock.closed) return;
+    await new Promise<void>((r) => {
       this.#sock.once("close", () => r());
       this.#sock.destroy();
     });
@@ -250,7 +274,7 @@ export class StunTcpConnection {
 
 /** One-shot TCP Binding: connect, ask, close. */
 export async function stunBindingTcp(server: TransportAddress, opts: StunTcpOptions = {}): Promise<BindingResult> {
-  const d = deadline({ timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP binding to ${formatAddress(server)}` });
+  const d = deadline({ timeout: opts.timeout ?? 1500, signals: [opts.signal], what: `STUN TCP binding to ${formatAddress(server)}`, timers: opts.timers });
   let conn: StunTcpConnection | undefined;
   try {
     conn = await StunTcpConnection.connect(server, { ...opts, timeout: d.remaining() });

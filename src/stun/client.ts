@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from "../util/logger.ts";
 import { decode, encode, Method, newTransactionId, type DecodedStunMessage, type StunAttribute, type TransportAddress } from "./codec.ts";
 import { formatAddress, toTransportAddress } from "./ip.ts";
 import { systemTimers, type Timers } from "../util/clock.ts";
+import { LifecycleState, type Lifecycle } from "../util/closable.ts";
 import { deadline, raceSignal } from "../util/deadline.ts";
 
 export * from "./client-tcp.ts";
@@ -53,14 +54,16 @@ type Pending = { resolve: (m: { msg: DecodedStunMessage; from: TransportAddress 
 
 const hexId = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-export class StunUdpClient {
+export class StunUdpClient implements Lifecycle {
   readonly stats: StunClientStats = { sent: 0, answered: 0, wrongTransaction: 0, garbage: 0 };
   #sock: dgram.Socket;
   #log: Logger;
   #pending = new Map<string, Pending>();
-  #closed = false;
   #local: TransportAddress;
   readonly #timers: Timers;
+  // close() and destroy() share one teardown (a destroy during a close waits for the same socket close).
+  readonly #life = new LifecycleState("STUN client", () => (this.#down ??= this.#teardown()));
+  #down?: Promise<void>;
 
   private constructor(sock: dgram.Socket, log: Logger, timers: Timers) {
     this.#sock = sock;
@@ -116,7 +119,7 @@ export class StunUdpClient {
 
   /** Sends one request and waits for its answer (success or error response). */
   async request(server: TransportAddress, method: number, attributes: StunAttribute[], opts: StunRequestOptions = {}): Promise<{ msg: DecodedStunMessage; from: TransportAddress; rttMs: number; sends: number }> {
-    if (this.#closed) throw new StunError("STUN client is closed");
+    if (this.#life.closed) throw new StunError("STUN client is closed");
     const timeout = opts.timeout ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
     const schedule = opts.retransmit ?? RETRANSMIT_SCHEDULE_MS;
     const txid = newTransactionId();
@@ -129,7 +132,7 @@ export class StunUdpClient {
     try {
       const answer = new Promise<{ msg: DecodedStunMessage; from: TransportAddress }>((resolve, reject) => this.#pending.set(key, { resolve, reject }));
       const send = () => {
-        if (this.#closed) return;
+        if (this.#life.closed) return;
         sends++;
         this.stats.sent++;
         this.#sock.send(bytes, server.port, server.address, (err) => {
@@ -159,10 +162,26 @@ export class StunUdpClient {
     return bindingResult(r.msg, { local: this.#local, server, from: r.from, rttMs: r.rttMs, sends: r.sends });
   }
 
-  /** Frees the socket; pending requests fail with StunError. Idempotent. */
+  /** Aborts when close() or destroy() begins. */
+  get lifetime(): AbortSignal {
+    return this.#life.lifetime;
+  }
+
+  get closed(): boolean {
+    return this.#life.closed;
+  }
+
+  /** Frees the socket (resolves once it is closed); pending requests fail with StunError. Memoized and idempotent; never rejects. */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
+    return this.#life.close();
+  }
+
+  /** Same as close(). Memoized; never rejects. */
+  destroy(err?: Error): Promise<void> {
+    return this.#life.destroy(err);
+  }
+
+  #teardown(): Promise<void> {
     for (const p of this.#pending.values()) p.reject(new StunError("STUN client closed"));
     this.#pending.clear();
     return new Promise((r) => {

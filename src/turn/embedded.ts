@@ -39,16 +39,19 @@
  *    family we do not relay), other unknown comprehension-required
  *    attributes get 420 with UNKNOWN-ATTRIBUTES, optional ones are ignored.
  */
-import { randomBytes, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import dgram from "node:dgram";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { InvalidArgumentError, TurnError } from "../errors.ts";
+import { systemClock, systemTimers, type Clock, type Timers } from "../util/clock.ts";
+import { LifecycleState, type Lifecycle } from "../util/closable.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
 import { CHANNEL_HEADER, looksLikeChannelData } from "./channel-data.ts";
+import { fiveTuple, freeUdpPort, wrapNonces } from "./embedded-net.ts";
 
 const require = createRequire(import.meta.url);
-
+/** Options of startEmbeddedRelay(): where to listen, the users, lifetimes and the relay port range. */
 export interface EmbeddedRelayOptions {
   /** Listening and relay IP. @default "127.0.0.1" */
   host?: string;
@@ -66,23 +69,31 @@ export interface EmbeddedRelayOptions {
   minPort?: number;
   maxPort?: number;
   logger?: Logger;
+  /** Allocation expiry runs on these (tests pass a FakeTime). @default the system clock and timers */
+  clock?: Clock;
+  timers?: Timers;
 }
 
-export interface EmbeddedRelay {
+/** A running embedded TURN relay (startEmbeddedRelay()). */
+export interface EmbeddedRelay extends Lifecycle {
   /** turn:host:port (no credentials). */
   readonly url: string;
   readonly host: string;
   readonly port: number;
   /** Live allocations. */
   allocations(): number;
-  /** Stops listening and frees every allocation's socket and timer. Idempotent. */
+  /** Stops listening and frees every allocation's socket and timer. Memoized, idempotent, never rejects; destroy() is the same. */
   close(): Promise<void>;
 }
+
+/** Each server's clock and timers, for the patched Allocation#update (a prototype shared by every server). */
+const timeOf = new WeakMap<NtServer, { clock: Clock; timers: Timers }>();
+const time = (server: NtServer) => timeOf.get(server) ?? { clock: systemClock, timers: systemTimers };
 
 // node-turn's internals, as far as we touch them.
 interface NtAllocation {
   lifetime: number;
-  timer?: ReturnType<typeof setTimeout>;
+  timer?: ReturnType<Timers["setTimeout"]>;
   timeToExpiry: number;
   fiveTuple: string;
   sockets: dgram.Socket[];
@@ -176,14 +187,15 @@ function patchPrototypes(): void {
   // (1, 5) A real lifetime, and an expiry that frees the allocation's socket.
   Allocation.prototype.update = function (this: NtAllocation, lifetime?: number) {
     const secs = Number.isFinite(lifetime) && (lifetime as number) > 0 ? (lifetime as number) : this.lifetime;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => endAllocation(this), secs * 1000);
-    this.timeToExpiry = Date.now() + secs * 1000;
+    const { clock, timers } = time(this.server);
+    timers.clearTimeout(this.timer);
+    this.timer = timers.setTimeout(() => endAllocation(this), secs * 1000);
+    this.timeToExpiry = clock.now() + secs * 1000;
   };
 }
 
 function endAllocation(a: NtAllocation): void {
-  clearTimeout(a.timer);
+  time(a.server).timers.clearTimeout(a.timer);
   if (a.server.allocations[a.fiveTuple] === a) delete a.server.allocations[a.fiveTuple];
   for (const s of a.sockets) {
     try {
@@ -194,6 +206,7 @@ function endAllocation(a: NtAllocation): void {
   }
 }
 
+/** Starts the embedded TURN relay (node-turn, UDP, long-term credentials) for tests and demos; deployments run coturn. */
 export async function startEmbeddedRelay(o: EmbeddedRelayOptions): Promise<EmbeddedRelay> {
   const host = o.host ?? "127.0.0.1";
   if (net.isIP(host) === 0) throw new InvalidArgumentError(`the relay host must be an IP literal, got ${JSON.stringify(host)}`);
@@ -216,6 +229,7 @@ export async function startEmbeddedRelay(o: EmbeddedRelayOptions): Promise<Embed
     log: (m: unknown) => log.debug(String(m)),
     debugLevel: "ERROR",
   });
+  timeOf.set(server, { clock: o.clock ?? systemClock, timers: o.timers ?? systemTimers });
   // (1) The fields Refresh reads.
   server.defaultLifetime = server.defaultAllocatetLifetime;
   server.maxAllocateTimeout = server.maxAllocateLifetime;
@@ -245,32 +259,34 @@ export async function startEmbeddedRelay(o: EmbeddedRelayOptions): Promise<Embed
     if (!a || !peer) return;
     a.sockets[0]?.send(data.subarray(CHANNEL_HEADER, CHANNEL_HEADER + length), peer.port, peer.address);
   });
-  let closing: Promise<void> | undefined;
+  let down: Promise<void> | undefined;
+  // close() and destroy() share one teardown (a destroy during a close waits for the same one).
+  const life = new LifecycleState("embedded TURN relay", () =>
+    (down ??= (async () => {
+      // (5) Every allocation's socket and timer, then the listener.
+      for (const a of Object.values(server.allocations)) endAllocation(a);
+      for (const t of nonceTimers) clearTimeout(t);
+      nonceTimers.clear();
+      await new Promise<void>((resolve) => {
+        sock.once("close", () => resolve());
+        server.stop();
+      });
+    })()),
+  );
   return {
     url: `turn:${net.isIPv6(host) ? `[${host}]` : host}:${port}`,
     host,
     port,
     allocations: () => Object.keys(server.allocations).length,
-    close: () =>
-      (closing ??= (async () => {
-        // (5) Every allocation's socket and timer, then the listener.
-        for (const a of Object.values(server.allocations)) endAllocation(a);
-        for (const t of nonceTimers) clearTimeout(t);
-        nonceTimers.clear();
-        await new Promise<void>((resolve) => {
-          sock.once("close", () => resolve());
-          server.stop();
-        });
-      })()),
+    get lifetime() {
+      return life.lifetime;
+    },
+    get closed() {
+      return life.closed;
+    },
+    close: () => life.close(),
+    destroy: (err?: Error) => life.destroy(err),
   };
-}
-
-/** node-turn keys allocations by this 5-tuple string (lib/transport.js get5Tuple). */
-function fiveTuple(rinfo: dgram.RemoteInfo, host: string, port: number): string {
-  const Transport = require("node-turn/lib/transport.js") as new (protocol: number, src: unknown, dst: unknown, socket: unknown) => { get5Tuple(): string };
-  const Address = require("node-turn/lib/address.js") as new (ip: string, port: number) => unknown;
-  const CONSTANTS = require("node-turn/lib/constants.js") as { TRANSPORT: { PROTOCOL: { UDP: number } } };
-  return new Transport(CONSTANTS.TRANSPORT.PROTOCOL.UDP, new Address(rinfo.address, rinfo.port), new Address(host, port), null).get5Tuple();
 }
 
 /** (3, 5) One Allocate per 5-tuple at a time; a fresh allocation gets our expiry. */
@@ -360,25 +376,6 @@ function wrapAuth(server: NtServer): void {
   };
 }
 
-/** (5) Nonces that expire on timers we can clear (node-turn's are an hour each and never cleared). */
-function wrapNonces(server: NtServer): Set<ReturnType<typeof setTimeout>> {
-  const timers = new Set<ReturnType<typeof setTimeout>>();
-  const auth = server.authentification;
-  const HOUR = 3_600_000;
-  auth.generateNonce = () => {
-    const nonce = randomBytes(16).toString("hex");
-    auth.nonces[nonce] = { ttl: Date.now() + HOUR };
-    const t = setTimeout(() => {
-      timers.delete(t);
-      delete auth.nonces[nonce];
-    }, HOUR);
-    t.unref();
-    timers.add(t);
-    return nonce;
-  };
-  return timers;
-}
-
 /** (5) Refresh with LIFETIME 0 frees the socket too. */
 function wrapRefresh(server: NtServer): void {
   const inner = server.refresh.refresh.bind(server.refresh);
@@ -387,12 +384,4 @@ function wrapRefresh(server: NtServer): void {
     inner(msg, reply);
     if (a && msg.getAttribute("lifetime") === 0) endAllocation(a);
   };
-}
-
-async function freeUdpPort(host: string): Promise<number> {
-  const s = dgram.createSocket(net.isIPv6(host) ? "udp6" : "udp4");
-  await new Promise<void>((resolve) => s.bind(0, host, () => resolve()));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }

@@ -242,3 +242,38 @@ describe("client against misbehaving UDP servers", () => {
     }
   });
 });
+
+describe("STUN clients on the lifecycle base", () => {
+  let server: StunServer;
+  before(async () => {
+    server = await StunServer.listen({ host: "127.0.0.1", port: 0 });
+  });
+  after(() => server.close());
+  it("UDP: close() is memoized (the second call is the first's promise), destroy() after it is the same teardown, the socket is gone", async () => {
+    const c = await StunUdpClient.open({ localAddress: "127.0.0.1" });
+    const closing = c.close();
+    assert.equal(c.close(), closing);
+    assert.equal(c.closed, true);
+    assert.equal(c.lifetime.aborted, true);
+    await Promise.all([closing, c.destroy()]);
+    // Its port is free again: the socket is gone.
+    const again = dgram.createSocket("udp4");
+    await new Promise<void>((resolve, reject) => {
+      again.once("error", reject);
+      again.bind({ address: "127.0.0.1", port: c.local.port, exclusive: true }, () => resolve());
+    });
+    await new Promise<void>((r) => again.close(() => r()));
+    await assert.rejects(c.binding(server.addresses.primary), StunError);
+  });
+
+  it("TCP: destroy() first; close() after it returns the destroy's promise, which resolves once the socket is closed", async () => {
+    const c = await StunTcpConnection.connect(server.addresses.primary, { localAddress: "127.0.0.1" });
+    await c.binding();
+    const destroying = c.destroy(new Error("test"));
+    assert.equal(c.close(), destroying);
+    assert.equal(c.destroy(), destroying);
+    await destroying;
+    assert.equal(c.closed, true);
+    await assert.rejects(c.binding(), StunError);
+  });
+});

@@ -11,6 +11,7 @@ import { decode, encode, getAttribute, longTermKey, Method, newTransactionId, Pr
 import { TurnClient } from "../../src/turn/client.ts";
 import { startEmbeddedRelay, type EmbeddedRelayOptions } from "../../src/turn/embedded.ts";
 import { parseTurnServers } from "../../src/turn/uri.ts";
+import { FakeTime } from "../../src/util/clock.ts";
 
 const USER = { alice: "relay-test-secret" };
 
@@ -51,16 +52,29 @@ test("our client on the embedded relay: allocate, data both ways by indications 
   }
 });
 
+/** Event-loop turns until `cond` holds (real answers arrive; fake time stands still meanwhile). */
+async function until(cond: () => boolean, what: string, turns = 10_000): Promise<void> {
+  for (let i = 0; i < turns && !cond(); i++) await new Promise((res) => setImmediate(res));
+  assert.ok(cond(), what);
+}
+
 test("workarounds 1 and 2: the requested LIFETIME is granted, and the allocation outlives several Refreshes", async () => {
-  const r = await relay({ defaultLifetime: 1 });
+  // The relay's expiry and the client's refreshes both run on fake time.
+  const time = new FakeTime();
+  const r = await relay({ defaultLifetime: 1, clock: time, timers: time });
   // Asking for 2 s: node-turn alone grants its default (1 s) and the first Refresh deletes the allocation.
-  const c = await TurnClient.allocate({ server: server(r.url), lifetime: 2 });
+  const c = await TurnClient.allocate({ server: server(r.url), lifetime: 2, timers: time });
   const peer = await udpPeer();
   try {
     assert.equal(c.lifetime, 2, "the requested lifetime");
     await c.permit("127.0.0.1");
-    await new Promise((res) => setTimeout(res, 3600)); // refreshes at 1, 2 and 3 s (half the lifetime)
-    assert.ok(c.stats.refreshes >= 3, `refreshes: ${c.stats.refreshes}`);
+    // Refreshes at 1, 2 and 3 s (half the lifetime): each one answered before time moves on.
+    for (let n = 1; n <= 3; n++) {
+      await time.advance(1000);
+      await until(() => c.stats.refreshes >= n, `refresh ${n} answered`);
+    }
+    await time.advance(600); // past the lifetime the first grant had
+    assert.equal(c.stats.refreshes, 3);
     assert.equal(c.closed, false);
     assert.equal(r.allocations(), 1);
     const m = once(peer.sock, "message");
@@ -93,7 +107,10 @@ test("workaround 3: an Allocate retransmitted while the first is still opening i
     const authed = [...base, { type: "USERNAME" as const, value: "alice" }, { type: "REALM" as const, value: realm }, { type: "NONCE" as const, value: nonce }];
     const ok = await ask(authed, key, newTransactionId(), 3); // the same request three times at once
     assert.equal(ok.class, "success");
-    await new Promise((res) => setTimeout(res, 200));
+    // Once a Binding sent after them is answered, the relay has handled the three copies (event order, no sleep).
+    const pong = once(sock, "message");
+    sock.send(encode({ method: Method.BINDING, class: "request", transactionId: newTransactionId(), attributes: [] }), r.port, r.host);
+    await pong;
     assert.equal(r.allocations(), 1);
     assert.equal(udpSocketsIn(range.minPort, range.maxPort), 1, "exactly one relay socket");
   } finally {
@@ -116,6 +133,28 @@ test("workaround 5: close() frees every relay socket and expiry timer (nothing k
   assert.equal(udpSocketsIn(range.minPort, range.maxPort), 0, "no relay socket left");
   assert.equal(udpSocketsIn(r.port, r.port), 0, "nor the listener");
   assert.equal(timerHandles(), before, "no timer left");
+});
+
+test("close() and destroy() are one memoized teardown: the second call returns the first's promise; nothing is left", async () => {
+  const range = { minPort: 43000 + (process.pid % 50) * 20, maxPort: 43000 + (process.pid % 50) * 20 + 19 };
+  const r = await relay(range);
+  const c = await TurnClient.allocate({ server: server(r.url) });
+  assert.equal(r.allocations(), 1);
+  const destroying = r.destroy(new Error("test"));
+  assert.equal(r.closed, true);
+  assert.equal(r.lifetime.aborted, true);
+  assert.equal(r.destroy(), destroying, "destroy twice: one promise");
+  assert.equal(r.close(), destroying, "close after destroy: the destroy's promise");
+  await destroying;
+  assert.equal(r.allocations(), 0);
+  assert.equal(udpSocketsIn(range.minPort, range.maxPort), 0, "no relay socket left");
+  assert.equal(udpSocketsIn(r.port, r.port), 0, "nor the listener");
+  await c.destroy();
+  const r2 = await relay();
+  const closing = r2.close();
+  assert.equal(r2.close(), closing, "close twice: one promise");
+  await Promise.all([closing, r2.destroy()]); // a destroy during the close waits for the same teardown
+  assert.equal(udpSocketsIn(r2.port, r2.port), 0);
 });
 
 /** UDP sockets bound on this host with a local port in [min, max] (from /proc/net/udp). */
