@@ -49,11 +49,31 @@ const PROVE_WAIT = 10_000;
 
 const keepers = new WeakMap<Pipe, PathKeeper>();
 
-/** Starts keeping `pipe` on a path (once per pipe); `upgrade`: try better paths while a relay carries it. */
-export function keepPath(pipe: Pipe, deps: KeepPathDeps, opts: { upgrade: boolean }): PathKeeper {
+/** What connect() was asked that decides the upgrade (ConnectOptions' `upgrade` and `strategies`). */
+export interface UpgradeChoice {
+  upgrade?: boolean;
+  strategies?: readonly unknown[];
+}
+
+/**
+ * Whether a relayed pipe looks for a better path (pure): `upgrade` when the
+ * caller said, else yes unless the caller chose the strategies (a caller who
+ * asked for the relay alone keeps it).
+ */
+export function wantsUpgrade(opts: UpgradeChoice): boolean {
+  return opts.upgrade ?? !opts.strategies;
+}
+
+/** Starts keeping `pipe` on a path (once per pipe); it tries better paths while a relay carries it when wantsUpgrade(opts). */
+export function keepPath(pipe: Pipe, deps: KeepPathDeps, opts: UpgradeChoice): PathKeeper {
   let k = keepers.get(pipe);
-  if (!k) keepers.set(pipe, (k = new PathKeeper(pipe, deps, opts.upgrade)));
+  if (!k) keepers.set(pipe, (k = new PathKeeper(pipe, deps, wantsUpgrade(opts))));
   return k;
+}
+
+/** The keeper of `pipe`, if keepPath() started one (tests read its upgradesLeft). */
+export function keeperOf(pipe: Pipe): PathKeeper | undefined {
+  return keepers.get(pipe);
 }
 
 export class PathKeeper {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { test } from "node:test";
-import { keepPath, UPGRADE_AFTER, type KeepPathDeps, type PathFound } from "../../src/connect/keep-path.ts";
+import { keepPath, UPGRADE_AFTER, wantsUpgrade, type KeepPathDeps, type PathFound, type UpgradeChoice } from "../../src/connect/keep-path.ts";
 import type { NextPath, Pipe } from "../../src/pipe/pipe.ts";
 import type { PathEvent } from "../../src/pipe/resumption.ts";
 import { FakeTime } from "../../src/util/clock.ts";
@@ -142,4 +142,18 @@ test("a lost path is retried with doubling backoff until one connects", async ()
   calls[6]!.settle({ strategy: "direct" });
   await time.advance(0);
   assert.equal(pipe.suspended, false);
+});
+
+test("wantsUpgrade: the caller's upgrade when given, else only when the caller did not choose the strategies", () => {
+  const table: Array<[UpgradeChoice, boolean]> = [
+    [{}, true],
+    [{ strategies: ["turn"] }, false],
+    [{ strategies: ["turn", "direct"] }, false],
+    [{ strategies: [] }, false],
+    [{ upgrade: true }, true],
+    [{ upgrade: false }, false],
+    [{ upgrade: true, strategies: ["turn"] }, true],
+    [{ upgrade: false, strategies: undefined }, false],
+  ];
+  for (const [opts, want] of table) assert.equal(wantsUpgrade(opts), want, JSON.stringify(opts));
 });

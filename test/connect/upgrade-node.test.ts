@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { keeperOf, UPGRADE_AFTER } from "../../src/connect/keep-path.ts";
 import type { PathEvent } from "../../src/pipe/resumption.ts";
 import type { Pipe } from "../../src/pipe/pipe.ts";
 import { startBroker } from "../../src/signaling/broker.ts";
@@ -40,6 +41,7 @@ for (const relay of ["tcp", "udp"] as const) {
     const pipe = await a.connect(b.addr, { strategies: ["turn"], upgrade: true, timeout: 15_000 });
     assert.equal(pipe.strategy, "turn");
     assert.ok(pipe.relay, "relayed at first");
+    assert.equal(keeperOf(pipe)?.upgradesLeft, UPGRADE_AFTER.length, "upgrade: true plans every upgrade try");
     const theirs = await inbound;
     assert.equal(theirs.strategy, "turn");
     const ours: PathEvent[] = [];
@@ -95,7 +97,10 @@ test("a pipe the caller restricted to the relay stays there (no upgrade unless a
   const pipe = await a.connect(b.addr, { strategies: ["turn"], timeout: 15_000 });
   const paths: PathEvent[] = [];
   pipe.on("path", (e) => paths.push(e));
-  await new Promise((r) => setTimeout(r, 1500)); // three times the first upgrade delay
+  // Decided when the pipe was adopted (wantsUpgrade, table-tested in keep-path.test.ts): no try is planned, so no timer will move it.
+  const keeper = keeperOf(pipe);
+  assert.ok(keeper, "the resumable pipe has a keeper (it would reconnect a lost path)");
+  assert.equal(keeper.upgradesLeft, 0, "no upgrade try planned");
   await pipe.send("still here");
   assert.equal((await pipe.recv({ timeout: 5000 })).text, "still here");
   assert.equal(pipe.strategy, "turn");
