@@ -9,6 +9,7 @@ import type { StrategyName } from "../strategies/strategy.ts";
 import { CliExit, createOutput, EXIT, guardStdio, helpAfter, hostPort, onStdoutClosed, orUsage, type Output } from "./output.ts";
 import { turnOptions } from "./turn-flags.ts";
 import { describeAttempt } from "../util/trace.ts";
+import { deadline, withDeadline, type Deadline } from "../util/deadline.ts";
 import { announceDefaults, messageFields, nodeFlags, nodeOptions, relayNote, type CommonNodeFlags } from "./listen.ts";
 import type { BrokerWatch } from "./watch.ts";
 import { progressEvent } from "../connect/progress.ts";
@@ -165,6 +166,7 @@ export function register(program: Command): void {
     "p2pnode connect p2pn1… --send hi                       # print the reply, exit 0",
     "p2pnode connect p2pn1… < notes.txt                      # netcat: each line a message, replies to stdout",
     "p2pnode connect p2pn1… --binary < photo.jpg > echo.jpg  # raw bytes both ways",
+    "p2pnode connect p2pn1… --turn turns:HOST:5349 --turn-user alice --send hi   # relay; password in P2PNODE_TURN_PASS",
     "p2pnode connect NODE_ID --signal mqtt://HOST:1883 --send-file report.pdf --binary",
   ])
     .argument("<addr>", "the peer's address (starts with p2pn1), or its node id with --signal")
@@ -185,11 +187,11 @@ export function register(program: Command): void {
         import("./watch.ts"),
       ]);
       const started = Date.now();
-      const left = () => Math.max(1, started + flags.timeout - Date.now());
+      let budget: Deadline | undefined;
+      const left = () => Math.max(1, budget ? budget.remaining() : flags.timeout);
       let node: Node | undefined;
       let watch: BrokerWatch | undefined;
       let phase = "starting the node";
-      let deadline: NodeJS.Timeout | undefined;
       let ticker: NodeJS.Timeout | undefined;
       const brokers = flags.signal ?? [];
       orUsage(out, () => turnOptions(flags)); // a --turn without its user or password is a usage error, said first
@@ -219,7 +221,8 @@ export function register(program: Command): void {
         const oneShot = payload !== undefined;
 
         // --timeout bounds the whole command, whatever step is slow (a dead broker, discovery, the dial).
-        deadline = setTimeout(() => {
+        budget = deadline({ timeout: flags.timeout, what: "p2pnode connect" });
+        budget.signal.addEventListener("abort", () => {
           const err =
             phase === "asking for the address" || watch?.allUnreachable(brokers)
               ? explainFetchTimeout(new TimeoutError(`get-addr request: no acknowledgement within ${flags.timeout} ms`), id, brokers, watch, flags.timeout)
@@ -230,9 +233,9 @@ export function register(program: Command): void {
             // printed
           }
           const bye = () => process.exit(EXIT.error);
-          setTimeout(bye, 1000).unref();
-          void (node?.close() ?? Promise.resolve()).then(bye, bye);
-        }, flags.timeout);
+          // Closing gets a second at most, then the process goes anyway.
+          void withDeadline({ timeout: 1000, what: "closing the node" }, () => node?.close() ?? Promise.resolve()).then(bye, bye);
+        }, { once: true });
 
         if (brokers.length) watch = watchBrokers(out, flags.log as LogLevel | undefined);
         announceDefaults(out, flags);
@@ -283,25 +286,25 @@ export function register(program: Command): void {
             if (err instanceof TimeoutError) throw new TimeoutError(`no reply within ${flags.timeout} ms (--timeout): connected and sent, but the peer did not answer (does it reply? e.g. listen --echo)`, { cause: err });
             throw err;
           }
-          clearTimeout(deadline);
+          budget.done();
           out.event("message", messageFields(reply));
           if (reply.isText && !flags.binary) out.data(reply.text);
           else out.bytes(reply.data);
           await pipe.close();
         } else {
-          clearTimeout(deadline); // --timeout limits connecting; the session lasts as long as stdin and the peer
+          budget.done(); // --timeout limits connecting; the session lasts as long as stdin and the peer
           const code = await netcat(pipe, out, !!flags.binary);
           process.exitCode = code;
         }
         out.event("closed");
       } catch (err) {
-        clearTimeout(deadline);
+        budget?.done();
         clearInterval(ticker);
         await node?.close();
         if (err instanceof CliExit) throw err;
         out.fail(err);
       }
-      clearTimeout(deadline);
+      budget?.done();
       await node?.close();
     });
 }
