@@ -9,16 +9,16 @@
  * Needs root. One lab per process (namespaces are global). See docs/lab.md.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { EXPECTED, impairRuleset, routerRuleset, type NatKind, type NatOptions } from "./nat-rules.ts";
+import { EXPECTED, firewall6Ruleset, impairRuleset, routerRuleset, type Firewall6Kind, type NatKind, type NatOptions } from "./nat-rules.ts";
 import { LAB_DIR, LabProcess, killRecorded, run, type RunResult } from "./procs.ts";
 import { startCoturn, startMiniupnpd, startMosquitto, type Coturn, type Miniupnpd, type Mosquitto } from "./servers.ts";
-import { LAN_HOSTS, PORTS, PREFIX, PUBLIC_HOSTS, SITES, SITE_NAMES, WAN_NS, allNamespaces, ns, type SiteName, type SitePlan } from "./plan.ts";
+import { LAN_HOSTS, MQTT6_PORT, PORTS, PREFIX, PUBLIC_HOSTS, SITES, SITE_NAMES, V6_PLAN, V6_SITES, WAN_NS, allNamespaces, ns, type PublicHost, type SiteName, type SitePlan, type V6Site } from "./plan.ts";
 
-export { NAT_KINDS, EXPECTED, RECIPE, type NatKind, type NatOptions } from "./nat-rules.ts";
-export { SITES, PUBLIC_HOSTS, PORTS, TURN_USER, type SiteName } from "./plan.ts";
+export { NAT_KINDS, EXPECTED, RECIPE, type Firewall6Kind, type NatKind, type NatOptions } from "./nat-rules.ts";
+export { SITES, PUBLIC_HOSTS, PORTS, TURN_USER, V6_PLAN, MQTT6_PORT, type SiteName, type V6Site } from "./plan.ts";
 export { LabProcess } from "./procs.ts";
 export type { Coturn, Miniupnpd, Mosquitto } from "./servers.ts";
 
@@ -51,6 +51,16 @@ export interface LabOptions extends Impairment {
   cgn?: NatKind;
   /** Hairpinning on every router at start. @default false */
   hairpin?: boolean;
+  /**
+   * Adds IPv6 (2001:db8::/32, see V6_PLAN): the wan bridge, srv/pub1/pubfw and sites a and b
+   * become dual stack, each site's /64 behind its router's IPv6 firewall (`a6`, `b6`). Off, the
+   * lab has no IPv6 address at all (as before). @default false
+   */
+  ipv6?: boolean;
+  /** IPv6 behaviour of site a's router (with `ipv6`). @default "firewall" */
+  a6?: Firewall6Kind;
+  /** IPv6 behaviour of site b's router (with `ipv6`). @default "firewall" */
+  b6?: Firewall6Kind;
 }
 
 interface RouterState {
@@ -107,6 +117,10 @@ export class Lab {
   #reflector: Promise<void> | null = null;
   #coturn: Promise<Coturn> | null = null;
   #mosquitto: Promise<Mosquitto> | null = null;
+  #mosquitto6: Promise<Mosquitto> | null = null;
+  /** Built with `ipv6: true`. */
+  #ipv6 = false;
+  readonly #fw6 = new Map<V6Site, Firewall6Kind>();
   readonly #upnp = new Map<SiteName, Promise<Miniupnpd>>();
   /** LAN hosts moved to another address of their LAN (moveHost). */
   readonly #moved = new Map<string, string>();
@@ -175,12 +189,16 @@ export class Lab {
         sh(p.router, "ip link set wan0 up", `ip addr add ${p.cgnat.innerIp}/24 dev wan0`, `ip route add default via ${p.cgnat.edgeIp}`);
       }
     }
+    // After each namespace's own links are up: the IPv6 commands only add to them.
+    this.#ipv6 = opts.ipv6 === true;
+    if (this.#ipv6) this.#v6Scripts(sh);
     await Promise.all([...scripts].map(([n, cmds]) => run("ip", ["netns", "exec", ns(n), "sh", "-ec", cmds.join("\n")])));
 
     for (const s of SITE_NAMES) {
       this.#impair.set(s, { delayMs: opts.delayMs ?? 0, lossPct: opts.lossPct ?? 0, rateKbit: opts.rateKbit ?? 0 });
     }
     await Promise.all(SITE_NAMES.map((s) => this.#linkWan(s)));
+    if (this.#ipv6) await Promise.all([this.setFirewall6("a", opts.a6 ?? "firewall"), this.setFirewall6("b", opts.b6 ?? "firewall")]);
     const nat = { hairpin: opts.hairpin ?? false };
     await Promise.all([
       this.setNat("a", opts.a ?? "port-restricted", nat),
@@ -188,6 +206,53 @@ export class Lab {
       this.setNat("c", opts.c ?? "port-restricted", nat),
       this.setNat("cgn", opts.cgn ?? "port-restricted", nat),
     ]);
+  }
+
+  /**
+   * IPv6 setup (ipv6: true): addresses without DAD (no tentative wait), forwarding on
+   * the routers, static routes to each site's /64 via its router's wan address.
+   * pubfw's inet firewall also lets neighbour discovery in (it would drop it).
+   */
+  #v6Scripts(sh: (n: string, ...cmds: string[]) => void): void {
+    const on = "echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6";
+    for (const [h, ips] of Object.entries(V6_PLAN.public) as Array<[PublicHost, string[]]>) {
+      sh(h, on, ...ips.map((ip) => `ip -6 addr add ${ip}/64 dev eth0 nodad`), ...this.#v6Routes(null));
+    }
+    sh("pubfw", "nft add rule inet p2pn_fw input icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept");
+    for (const s of V6_SITES) {
+      const p = V6_PLAN.sites[s];
+      const len = p.net.split("/")[1];
+      sh(SITES[s].router, on, "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding", `ip -6 addr add ${p.gw}/${len} dev lan0 nodad`);
+      for (const [h, ip] of Object.entries(p.hosts)) sh(h, on, `ip -6 addr add ${ip}/${len} dev eth0 nodad`, `ip -6 route add default via ${p.gw}`);
+    }
+  }
+
+  /** IPv6 routes from a wan-attached namespace to every IPv6 site's /64 (except its own). */
+  #v6Routes(own: SiteName | null): string[] {
+    return V6_SITES.filter((s) => s !== own).map((s) => `ip -6 route add ${V6_PLAN.sites[s].net} via ${V6_PLAN.sites[s].wanIp}`);
+  }
+
+  /** Loads a site router's IPv6 firewall (`open` or RFC 6092 `firewall`) and flushes its conntrack. Needs `ipv6: true`. */
+  async setFirewall6(site: V6Site, kind: Firewall6Kind): Promise<void> {
+    if (!this.#ipv6) throw new Error("setFirewall6 needs a lab built with ipv6: true");
+    const router = this.#check(SITES[site].router);
+    await run("ip", ["netns", "exec", router, "nft", "-f", "-"], { input: firewall6Ruleset(kind) });
+    await run("ip", ["netns", "exec", router, "conntrack", "-F", "-f", "ipv6"], { allowFail: true });
+    this.#fw6.set(site, kind);
+  }
+
+  /** IPv6 behaviour loaded on a site router. */
+  firewall6Of(site: V6Site): Firewall6Kind | undefined {
+    return this.#fw6.get(site);
+  }
+
+  /** A host's (first) global IPv6 address; throws when the lab has no IPv6 or the host none. */
+  ip6(host: string): string {
+    if (!this.#ipv6) throw new Error("the lab was built without ipv6: true");
+    if (host in V6_PLAN.public) return V6_PLAN.public[host as PublicHost][0];
+    const site = V6_SITES.find((s) => host in V6_PLAN.sites[s].hosts);
+    if (!site) throw new Error(`${host} has no IPv6 address in the lab`);
+    return V6_PLAN.sites[site].hosts[host];
   }
 
   /** Routes from a wan-attached namespace to every site's public /28 (except its own). */
@@ -219,6 +284,8 @@ export class Lab {
     }
     await run("ip", ["-n", WAN_NS, "link", "set", p.edge, "master", "br0", "up"]);
     const cmds = ["ip link set wan0 up", `ip addr add ${p.wanIp}/24 dev wan0`, ...this.#publicRoutes(site)];
+    const v6 = this.#ipv6 && site in V6_PLAN.sites ? V6_PLAN.sites[site as V6Site] : undefined;
+    if (v6) cmds.push(`ip -6 addr add ${v6.wanIp}/64 dev wan0 nodad`, ...this.#v6Routes(site));
     if (imp.rateKbit > 0) cmds.push(`tc qdisc replace dev wan0 root tbf rate ${imp.rateKbit}kbit burst 16kb latency 400ms`);
     await run("ip", ["netns", "exec", edge, "sh", "-ec", cmds.join("\n")]);
     if (imp.rateKbit > 0) await run("ip", ["netns", "exec", WAN_NS, "tc", "qdisc", "replace", "dev", p.edge, "root", "tbf", "rate", `${imp.rateKbit}kbit`, "burst", "16kb", "latency", "400ms"]);
@@ -394,6 +461,30 @@ export class Lab {
   startMosquitto(): Promise<Mosquitto> {
     this.#mosquitto ??= startMosquitto(this);
     return this.#mosquitto;
+  }
+
+  /**
+   * A second mosquitto on srv listening on its first IPv6 address (port MQTT6_PORT),
+   * anonymous; ready when a local subscribe sees a publish. Needs `ipv6: true`. Idempotent.
+   */
+  startMosquitto6(): Promise<Mosquitto> {
+    if (!this.#ipv6) return Promise.reject(new Error("startMosquitto6 needs a lab built with ipv6: true"));
+    this.#mosquitto6 ??= (async () => {
+      const host = V6_PLAN.public.srv[0];
+      const conf = join(this.dir, "mosquitto6.conf");
+      writeFileSync(conf, [`listener ${MQTT6_PORT} ${host}`, "allow_anonymous true", "persistence false", "log_dest stdout", "user root", ""].join("\n"));
+      const proc = this.spawn("srv", "mosquitto", ["-c", conf]);
+      // Ready when a TCP connect from pub1 over IPv6 is accepted (a real client's path across the wan bridge).
+      const check = `import socket; socket.create_connection(("${host}", ${MQTT6_PORT}), 1).close()`;
+      for (let i = 0; ; i++) {
+        const r = await this.exec("pub1", [PYTHON, "-c", check], { timeoutMs: 3000 });
+        if (r.code === 0) break;
+        if (proc.exit || i >= 40) throw new Error(`mosquitto (IPv6) did not come up:\n${proc.log()}\n${r.stderr}`);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+      return { proc, host, port: MQTT6_PORT, url: `mqtt://[${host}]:${MQTT6_PORT}` };
+    })();
+    return this.#mosquitto6;
   }
 
   /** miniupnpd (UPnP IGD v1 or v2, NAT-PMP) on site a's or b's router; starts coturn for its STUN check. One per site. */

@@ -148,3 +148,31 @@ export function impairRuleset(lossPct: number): string {
   }
   return lines.join("\n") + "\n";
 }
+
+/** What a site router does with IPv6 (no NAT66): `open` forwards everything, `firewall` is RFC 6092's stateful default. */
+export type Firewall6Kind = "open" | "firewall";
+
+export const TABLE6 = "p2pn6";
+
+/**
+ * The router's `table ip6 p2pn6` (own deletion first: idempotent load). `firewall`
+ * (RFC 6092 REC-11 and -34): outbound and its replies pass, unsolicited inbound is
+ * dropped — never rejected, so a TCP simultaneous open survives the early SYN.
+ * ICMPv6 echo and packet-too-big always pass (REC-8/REC-10); errors for our own
+ * flows are `related`. NDP is the router's own input, which this table leaves alone.
+ */
+export function firewall6Ruleset(kind: Firewall6Kind): string {
+  return [
+    `table ip6 ${TABLE6}`,
+    `delete table ip6 ${TABLE6}`,
+    `table ip6 ${TABLE6} {`,
+    "  chain forward { type filter hook forward priority filter; policy drop;",
+    "    ct state invalid drop",
+    "    ct state established,related accept",
+    "    icmpv6 type { echo-request, echo-reply, packet-too-big } accept",
+    `    iifname ${LAN} accept`,
+    ...(kind === "open" ? [`    iifname ${WAN} accept`] : []),
+    "  }",
+    "}",
+  ].join("\n") + "\n";
+}

@@ -97,3 +97,24 @@ export const PORTS = {
 } as const;
 
 export const TURN_USER = { username: "p2pn", password: "p2pn-lab-secret", realm: "lab.p2pn" } as const;
+
+/**
+ * IPv6 (opt-in: `Lab.up({ ipv6: true })`), documentation prefix 2001:db8::/32 only.
+ * The wan bridge carries 2001:db8::/64 next to 203.0.113.0/24; sites a and b
+ * each get a routed global /64 on their LAN, guarded by an IPv6 firewall on
+ * the router (no NAT66). Site c (double NAT) has no IPv6 yet.
+ */
+export const V6_PLAN = {
+  wanNet: "2001:db8::/64",
+  public: { srv: ["2001:db8::10", "2001:db8::11"], pub1: ["2001:db8::20"], pubfw: ["2001:db8::21"] } as Record<PublicHost, string[]>,
+  sites: {
+    a: { wanIp: "2001:db8::101", net: "2001:db8:1::/64", gw: "2001:db8:1::1", hosts: { a1: "2001:db8:1::11", a2: "2001:db8:1::12" } as Record<string, string> },
+    b: { wanIp: "2001:db8::102", net: "2001:db8:2::/64", gw: "2001:db8:2::1", hosts: { b1: "2001:db8:2::11" } as Record<string, string> },
+  },
+} as const;
+
+export type V6Site = keyof typeof V6_PLAN.sites;
+export const V6_SITES = Object.keys(V6_PLAN.sites) as V6Site[];
+
+/** Port of the IPv6 mosquitto listener on srv (`lab.startMosquitto6()`). */
+export const MQTT6_PORT = 1884;

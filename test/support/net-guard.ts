@@ -31,6 +31,12 @@ function inV4(ip: string, [base, bits]: [string, number]): boolean {
   return (v4ToInt(ip) & mask) === (v4ToInt(base) & mask);
 }
 
+/** In 2001:db8::/32 (RFC 3849, the lab's IPv6 "internet"): the first two groups, whatever the spelling. */
+function inDocV6(ip: string): boolean {
+  const head = ip.toLowerCase().split("::")[0].split(":");
+  return head.length >= 2 && Number.parseInt(head[0], 16) === 0x2001 && Number.parseInt(head[1], 16) === 0xdb8;
+}
+
 /** True when `host` (an IP literal) is allowed under `mode`. Hostnames other than localhost are never allowed. */
 export function isAllowedTarget(host: string, mode: GuardMode): boolean {
   if (mode === "off") return true;
@@ -41,7 +47,7 @@ export function isAllowedTarget(host: string, mode: GuardMode): boolean {
     if (inV4(h, ["127.0.0.0", 8])) return true;
     return mode === "lab" && LAB_V4.some((r) => inV4(h, r));
   }
-  if (net.isIPv6(h)) return mode === "lab" && h.toLowerCase().startsWith("fd77:");
+  if (net.isIPv6(h)) return mode === "lab" && (h.toLowerCase().startsWith("fd77:") || inDocV6(h));
   return false;
 }
 
