@@ -22,7 +22,7 @@ import { base64urlDecode, base64urlEncode } from "../util/encoding.ts";
 import { systemClock, systemTimers, type Clock, type Timers } from "../util/clock.ts";
 import { asAbortError, deadline } from "../util/deadline.ts";
 import { DialError, PunchError, PunchUnsupportedError, RefusedError } from "../errors.ts";
-import { natKindName, punchApplicability } from "./punch/applicability.ts";
+import { globalV6, natKindName, punchApplicabilityFor } from "./punch/applicability.ts";
 import { buildOffer, punchTargets } from "./punch/candidates.ts";
 import { openPunchPorts, type PunchPorts } from "./punch/mappings.ts";
 import { parseReply, parseRequest, PUNCH, type PunchReply, type PunchRequest } from "./punch/messages.ts";
@@ -99,14 +99,14 @@ export class PunchStrategy implements Strategy {
     if (!local.signaling.length) return { verdict: "no", reason: "this node has no signaling server" };
     const [ours, theirs] = [tcpNat(local), tcpNat(remote)];
     if (!ours || !theirs) return { verdict: "maybe", reason: "an address lists no interface" };
-    return punchApplicability(ours, theirs);
+    return punchApplicabilityFor(local, remote, ours, theirs);
   }
 
   async dial(ctx: DialContext, opts: { signal: AbortSignal; timeout: number }): Promise<DialResult> {
     const total = Math.min(opts.timeout, this.options.timeout);
     const [ours, theirs] = [tcpNat(ctx.local), tcpNat(ctx.remote)];
     if (ours && theirs) {
-      const fit = punchApplicability(ours, theirs);
+      const fit = punchApplicabilityFor(ctx.local, ctx.remote, ours, theirs);
       if (fit.verdict === "no") throw new PunchUnsupportedError(`punch: ${fit.reason}`);
     }
     const sig = ctx.signaling;
@@ -135,7 +135,7 @@ export class PunchStrategy implements Strategy {
       const clockEst = bestClockSample(samples);
       if (!clockEst) throw new PunchError("punch: the peer did not answer any ping over signaling");
       ports = await portsP;
-      const offer = buildOffer({ mappings: ports.mappings, nat: ours ?? UNKNOWN, lanIps: lanIps(ctx.local), predict: this.options.predict });
+      const offer = buildOffer({ mappings: ports.mappings, nat: ours ?? UNKNOWN, lanIps: lanIps(ctx.local), v6Ips: globalV6(ctx.local), predict: this.options.predict });
       const token = randomBytes(16);
       const startPeer = proposeStart({ now: clock.now(), clock: clockEst, responderPrepMs: ports.ms + 20, marginMs: this.options.marginMs });
       const windowMs = Math.max(100, Math.round(end - toLocalClock(startPeer, clockEst)));
@@ -144,7 +144,7 @@ export class PunchStrategy implements Strategy {
       const reply = parseReply(await sig.request(PUNCH, body, { timeout: left(), signal: b.signal }));
       const startAt = toLocalClock(reply.startAt, clockEst);
       // The reply's offer is the peer's word: the same dial policy as for a request applies.
-      const offered = punchTargets(reply.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)]);
+      const offered = punchTargets(reply.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)], { v6: globalV6(ctx.local).length > 0 });
       const targets = offered.filter((t) => ctx.mayDial(t.ip));
       if (targets.length < offered.length) ctx.logger.debug("punch: skipping endpoints of the reply the peer's address does not allow", { skipped: offered.length - targets.length });
       ctx.progress("punch-start", { targets, localPorts: ports.localPorts, startInMs: round(startAt - clock.now()) });
@@ -197,7 +197,7 @@ export class PunchStrategy implements Strategy {
     const { req, requester } = admitRequest(PUNCH, body, from, parseRequest);
     const [ours, theirs] = [tcpNat(ctx.local), tcpNat(requester)];
     if (ours && theirs) {
-      const fit = punchApplicability(ours, theirs);
+      const fit = punchApplicabilityFor(ctx.local, requester, ours, theirs);
       if (fit.verdict === "no") throw new PunchUnsupportedError(`punch: ${fit.reason}`);
     }
     const time = timeOf(ctx);
@@ -215,9 +215,9 @@ export class PunchStrategy implements Strategy {
       b.done();
       throw err instanceof PunchError ? err : new PunchError(`punch: ${(err as Error).message}`, { cause: err });
     }
-    const offer = buildOffer({ mappings: ports.mappings, nat: ours ?? UNKNOWN, lanIps: lanIps(ctx.local), predict: this.options.predict });
+    const offer = buildOffer({ mappings: ports.mappings, nat: ours ?? UNKNOWN, lanIps: lanIps(ctx.local), v6Ips: globalV6(ctx.local), predict: this.options.predict });
     const startAt = agreeStart(req.startAt, clock.now(), Math.min(req.rttMs, timeout), this.options.marginMs);
-    const targets = punchTargets(req.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)]);
+    const targets = punchTargets(req.offer, [...publicIps(ctx.local), ...ports.mappings.map((m) => m.mapped.ip)], { v6: globalV6(ctx.local).length > 0 });
     const allowed = targets.filter((t) => ctx.mayDial(requester, t.ip));
     if (allowed.length < targets.length) ctx.logger.debug("punch: skipping endpoints the requester's address does not list", { skipped: targets.length - allowed.length });
     const token = Buffer.from(base64urlDecode(req.token) as Uint8Array);

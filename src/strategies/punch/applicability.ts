@@ -8,7 +8,8 @@
  * A random allocator (APDM + random ports) leaves nothing to aim at: the peer's
  * SYN would have to hit the one port the NAT picks for that 5-tuple.
  */
-import type { NatSummary } from "../../identity/address.ts";
+import type { NatSummary, NodeAddress } from "../../identity/address.ts";
+import { classifyIp } from "../../util/ip.ts";
 import type { Applicability } from "../strategy.ts";
 
 /** How a side's NAT allocates the public endpoint of the punch's SYN. */
@@ -64,4 +65,24 @@ export function punchApplicability(local: NatSummary, remote: NatSummary): Appli
     return { verdict: "yes", reason: `${names}: the sequential side's next ports are predicted` };
   }
   return { verdict: "maybe", reason: `${names}: NAT behaviour not fully known` };
+}
+
+/** The global IPv6 addresses an address lists (ULA and link-local are not global). */
+export function globalV6(a: NodeAddress): string[] {
+  return a.interfaces.flatMap((i) => i.v6).filter((ip) => classifyIp(ip) === "public");
+}
+
+/**
+ * The verdict for a punch between two addresses. When both list a global IPv6
+ * address the punch can run over IPv6 whatever their IPv4 NATs are: there is
+ * no NAT on that path (NAT66/NPTv6 are rare), the punch port is the host's
+ * own, and a stateful firewall (RFC 6092: APDF) lets the peer's SYN in once
+ * ours went out, as a "firewall" kind does on IPv4. Discovery does not measure
+ * IPv6 filtering yet, so an IPv6 interface is taken as guarded: a punch is
+ * allowed, never needed proof. Otherwise the IPv4 NAT pair decides.
+ */
+export function punchApplicabilityFor(local: NodeAddress, remote: NodeAddress, localNat: NatSummary, remoteNat: NatSummary): Applicability {
+  const v4 = punchApplicability(localNat, remoteNat);
+  if (v4.verdict === "yes" || !globalV6(local).length || !globalV6(remote).length) return v4;
+  return { verdict: "yes", reason: `both sides have global IPv6: no NAT there, the punch runs over IPv6 (IPv4: ${v4.reason})` };
 }

@@ -3,8 +3,9 @@
  * leave from: the fresh mappings of its punch ports (learned over TCP STUN just
  * before the punch), the ports a sequential NAT will hand out next, and its LAN
  * endpoints (used only when both sides share a public IP: same NAT, so the
- * private path or the NAT's hairpin is the way). The other side turns an offer
- * into targets to dial.
+ * private path or the NAT's hairpin is the way), and its global IPv6 endpoints
+ * (no NAT on IPv6: the punch port is the host's own, a stateful firewall at
+ * most, RFC 6092). The other side turns an offer into targets to dial.
  */
 import net from "node:net";
 import type { NatSummary } from "../../identity/address.ts";
@@ -29,16 +30,21 @@ export interface PunchOffer {
   predicted: Endpoint[];
   /** LAN endpoints: each private IPv4 × each punch port. */
   lan: Endpoint[];
+  /**
+   * Global IPv6 endpoints: each global IPv6 address × each punch port. Optional on
+   * the wire (added later: a peer that does not know it ignores it); left out when empty.
+   */
+  v6?: Endpoint[];
 }
 
 /** "inbound": a connection accepted on a punch port (passive side), not dialled. */
-export type TargetKind = "mapped" | "predicted" | "lan" | "inbound";
+export type TargetKind = "mapped" | "predicted" | "lan" | "ipv6" | "inbound";
 
 export interface PunchTarget extends Endpoint {
   kind: TargetKind;
 }
 
-export const OFFER_LIMITS = Object.freeze({ mapped: 8, predicted: 16, lan: 8 });
+export const OFFER_LIMITS = Object.freeze({ mapped: 8, predicted: 16, lan: 8, v6: 8 });
 
 export interface BuildOfferInput {
   mappings: readonly PunchMapping[];
@@ -47,6 +53,8 @@ export interface BuildOfferInput {
   lanIps: readonly string[];
   /** How many ports to predict for a sequential NAT. @default 6 */
   predict?: number;
+  /** Our global IPv6 addresses (no NAT: the punch ports are offered on them as they are). @default none */
+  v6Ips?: readonly string[];
 }
 
 /**
@@ -68,10 +76,12 @@ export function buildOffer(i: BuildOfferInput): PunchOffer {
     predicted = steps.flatMap((step) => predictPorts({ kind: "sequential", step }, last.mapped.port, count)).map((port) => ({ ip: last.mapped.ip, port }));
   }
   const lan = i.lanIps.flatMap((ip) => i.mappings.map((m) => ({ ip, port: m.localPort })));
+  const v6 = dedupe((i.v6Ips ?? []).flatMap((ip) => i.mappings.map((m) => ({ ip, port: m.localPort })))).slice(0, OFFER_LIMITS.v6);
   return {
     mapped: mapped.slice(0, OFFER_LIMITS.mapped),
     predicted: dedupe(predicted).slice(0, OFFER_LIMITS.predicted),
     lan: dedupe(lan).slice(0, OFFER_LIMITS.lan),
+    ...(v6.length ? { v6 } : {}),
   };
 }
 
@@ -95,15 +105,17 @@ export function predictionSteps(freshPorts: readonly number[], discoveryStep: nu
 /**
  * Endpoints to dial for a peer's offer. LAN endpoints only when the peer's
  * public IP is one of ours (same NAT); then its public mappings stay in the
- * list too (they work when the NAT hairpins).
+ * list too (they work when the NAT hairpins). The peer's IPv6 endpoints only
+ * when we have global IPv6 ourselves (`v6`), first (RFC 8305 prefers IPv6).
  */
-export function punchTargets(remote: PunchOffer, ourPublicIps: readonly string[]): PunchTarget[] {
+export function punchTargets(remote: PunchOffer, ourPublicIps: readonly string[], opts: { v6?: boolean } = {}): PunchTarget[] {
   const out: PunchTarget[] = [];
   const add = (e: Endpoint, kind: TargetKind) => {
     if (!out.some((t) => same(t, e))) out.push({ ip: e.ip, port: e.port, kind });
   };
   const sameNat = [...remote.mapped, ...remote.predicted].some((m) => ourPublicIps.includes(m.ip));
   if (sameNat) for (const e of remote.lan) add(e, "lan");
+  if (opts.v6) for (const e of remote.v6 ?? []) add(e, "ipv6");
   for (const e of remote.mapped) add(e, "mapped");
   for (const e of remote.predicted) add(e, "predicted");
   return out;
@@ -116,14 +128,20 @@ export function parseOffer(v: unknown): PunchOffer {
   const list = (key: keyof PunchOffer): Endpoint[] => {
     const l = o[key];
     if (!Array.isArray(l) || l.length > OFFER_LIMITS[key]) throw new ProtocolError(`punch offer ${key} must be a list of at most ${OFFER_LIMITS[key]} endpoints`);
+    const v6 = key === "v6";
     return l.map((e: unknown) => {
       const x = e as Record<string, unknown> | null;
-      if (typeof x !== "object" || x === null || typeof x.ip !== "string" || net.isIPv4(x.ip) === false) throw new ProtocolError(`punch offer ${key}: not an IPv4 endpoint`);
+      if (typeof x !== "object" || x === null || typeof x.ip !== "string" || !(v6 ? net.isIPv6(x.ip) && !x.ip.includes("%") : net.isIPv4(x.ip))) throw new ProtocolError(`punch offer ${key}: not an ${v6 ? "IPv6 (zone-free)" : "IPv4"} endpoint`);
       if (!Number.isInteger(x.port) || (x.port as number) < 1 || (x.port as number) > 65535) throw new ProtocolError(`punch offer ${key}: bad port`);
       return { ip: x.ip, port: x.port as number };
     });
   };
-  return { mapped: list("mapped"), predicted: list("predicted"), lan: list("lan") };
+  const offer: PunchOffer = { mapped: list("mapped"), predicted: list("predicted"), lan: list("lan") };
+  if (o.v6 !== undefined) {
+    const v6 = list("v6");
+    if (v6.length) offer.v6 = v6;
+  }
+  return offer;
 }
 
 function same(a: Endpoint, b: Endpoint): boolean {

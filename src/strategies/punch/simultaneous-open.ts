@@ -219,7 +219,9 @@ export function simultaneousOpen(o: SimultaneousOpenOptions): Promise<Simultaneo
       s.once("connect", onConnect);
       // An explicit local address + port makes libuv set SO_REUSEADDR, so every
       // attempt shares the punch port with the STUN connection that learned its mapping.
-      s.connect({ host: p.target.ip, port: p.target.port, localAddress: o.localAddress ?? "0.0.0.0", localPort: p.localPort, family: 4 });
+      // An IPv6 target leaves from the same port on "::" (no NAT there: the port is what the peer was offered).
+      const v6 = net.isIPv6(p.target.ip);
+      s.connect({ host: p.target.ip, port: p.target.port, localAddress: v6 ? "::" : (o.localAddress ?? "0.0.0.0"), localPort: p.localPort, family: v6 ? 6 : 4 });
     };
 
     const start = () => {
