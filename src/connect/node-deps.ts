@@ -43,7 +43,7 @@ export function connectDeps(
     ...base,
     adopt: (res, strategy, trace) => {
       const pipe = adoptPipe(res, strategy, trace);
-      if (pipe.resumeId) keepPath(pipe, keepPathDeps(base, pipe, opts.strategies), { upgrade: opts.upgrade ?? !opts.strategies });
+      if (pipe.resumeId) keepPath(pipe, keepPathDeps(base, pipe, opts.strategies), opts);
       return pipe;
     },
   };
