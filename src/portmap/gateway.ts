@@ -50,7 +50,7 @@ export async function findDefaultGateway(): Promise<DefaultGateway | undefined> 
 
 /** The local address the kernel would use toward `gateway` (a connected UDP socket; no packet is sent). */
 export async function localAddressToward(gateway: string, port = 5351): Promise<string | undefined> {
-  const s = dgram.createSocket("udp4");
+  const s = dgram.createSocket(gateway.includes(":") ? "udp6" : "udp4");
   try {
     await new Promise<void>((resolve, reject) => {
       s.once("error", reject);

@@ -7,3 +7,4 @@ export { startPortMapping } from "./start.ts";
 export { stunDialPortVerifier, hairpinVerifier } from "./verify.ts";
 export { findDefaultGateway, parseDefaultGateway } from "./gateway.ts";
 export { PORT_MAPPING_DEFAULTS, type PortMapping, type PortMappingEvents, type PortMappingMethod, type PortMappingOptions, type PortMappingProtocol, type PortMappingVerifier } from "./types.ts";
+export { openPcpPinhole, openPinhole, pinholeDriver, type PcpPinholeOptions, type PinholeOptions } from "./pinhole.ts";

@@ -9,7 +9,7 @@ export interface PortMapTime {
 }
 
 /** How a mapping was obtained. */
-export type PortMappingMethod = "pcp" | "nat-pmp" | "upnp-igd2" | "upnp-igd1";
+export type PortMappingMethod = "pcp" | "nat-pmp" | "upnp-igd2" | "upnp-igd1" | "upnp-pinhole6";
 /** Protocol families to try, in this order of preference. */
 export type PortMappingProtocol = "pcp" | "nat-pmp" | "upnp";
 
