@@ -155,6 +155,12 @@ export type Firewall6Kind = "open" | "firewall";
 export const TABLE6 = "p2pn6";
 
 /**
+ * Mark that the lab's IPv6 miniupnpd table (miniupnpd6.ts) leaves on a packet one of
+ * its pinholes accepted; the firewall accepts it. Nothing else sets it.
+ */
+export const PINHOLE_MARK = "0x00000606";
+
+/**
  * The router's `table ip6 p2pn6` (own deletion first: idempotent load). `firewall`
  * (RFC 6092 REC-11 and -34): outbound and its replies pass, unsolicited inbound is
  * dropped — never rejected, so a TCP simultaneous open survives the early SYN.
@@ -171,6 +177,8 @@ export function firewall6Ruleset(kind: Firewall6Kind): string {
     "    ct state established,related accept",
     "    icmpv6 type { echo-request, echo-reply, packet-too-big } accept",
     `    iifname ${LAN} accept`,
+    // A miniupnpd IPv6 pinhole (UPnP AddPinhole / PCP MAP for an IPv6 address) let it in.
+    `    iifname ${WAN} meta mark ${PINHOLE_MARK} accept`,
     ...(kind === "open" ? [`    iifname ${WAN} accept`] : []),
     "  }",
     "}",
