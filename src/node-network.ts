@@ -1,12 +1,13 @@
 /**
  * What the node learns about its network after it listens, published through
- * its AddressPublisher: NAT discovery (STUN, one run per IPv4 interface) and a
+ * its AddressPublisher: NAT discovery (STUN, one run per interface and family) and a
  * gateway port mapping (PCP, NAT-PMP, UPnP), renewed until close().
  */
 import type net from "node:net";
 import { applyReport } from "./nat/summary.ts";
 import { defaultInterfaceIndex, withMapping, type AddressPublisher } from "./identity/publisher.ts";
 import { discoverNat } from "./nat/discovery.ts";
+import { globalV6Of, serversByFamily } from "./nat/family.ts";
 import type { NatReport } from "./nat/types.ts";
 import { startPortMapping, stunDialPortVerifier, type PortMapping } from "./portmap/index.ts";
 import { parseStunUri } from "./stun/uri.ts";
@@ -42,6 +43,7 @@ export interface PortMappingInfo {
 export class NodeNetwork implements Lifecycle {
   readonly #o: NodeNetworkOptions;
   #nat?: NatReport;
+  #nat6?: NatReport;
   #mapping?: PortMapping;
   #discovery?: Promise<NatReport | undefined>;
   #mappingStart?: Promise<void>;
@@ -66,6 +68,11 @@ export class NodeNetwork implements Lifecycle {
 
   get nat(): NatReport | undefined {
     return this.#nat;
+  }
+
+  /** The default interface's IPv6 discovery report (undefined without an IPv6 STUN server or global IPv6). */
+  get nat6(): NatReport | undefined {
+    return this.#nat6;
   }
 
   get portMapping(): PortMappingInfo | undefined {
@@ -94,18 +101,26 @@ export class NodeNetwork implements Lifecycle {
     if (this.closed) return;
     const { publisher, logger } = this.#o;
     const lifetime = this.#stop;
-    // One discovery per published interface with an IPv4 address, all at once: each
-    // interface may sit behind a different NAT. (IPv6 discovery is not published yet.)
-    const targets = publisher.interfaces
-      .map((itf, index) => ({ index, ip: [...itf.v4.private, ...itf.v4.public][0] }))
-      .filter((t): t is { index: number; ip: string } => t.ip !== undefined);
+    // One discovery per published interface and family, all at once: each interface may
+    // sit behind a different NAT, and its IPv6 (no NAT66, maybe a stateful firewall)
+    // has a verdict of its own. IPv4 runs use the IPv4 servers (and host names), IPv6
+    // runs the IPv6 ones, bound to the interface's global IPv6 address.
+    const servers = serversByFamily(this.#o.stun);
+    const targets: Array<{ index: number; ip: string; family: 4 | 6 }> = [];
+    publisher.interfaces.forEach((itf, index) => {
+      const v4 = [...itf.v4.private, ...itf.v4.public][0];
+      if (v4 !== undefined && servers[4].length) targets.push({ index, ip: v4, family: 4 });
+      const v6 = globalV6Of(itf.v6);
+      if (v6 !== undefined && servers[6].length) targets.push({ index, ip: v6, family: 6 });
+    });
     const hosts = this.#o.hosts;
     const wildcard = !hosts || hosts.some((h) => h === "::" || h === "0.0.0.0");
-    const runs = targets.map(({ index, ip }) =>
+    const single = (family: 4 | 6) => targets.filter((t) => t.family === family).length === 1;
+    const runs = targets.map(({ index, ip, family }) =>
       discoverNat({
-        servers: [...this.#o.stun],
+        servers: servers[family],
         // On a wildcard node with one interface, let the OS pick the route (as peers will see it).
-        localAddress: wildcard && targets.length === 1 ? undefined : ip,
+        localAddress: wildcard && single(family) ? undefined : ip,
         timeout: this.#o.discoveryTimeout,
         signal: lifetime,
         logger: logger.child("nat"),
@@ -127,9 +142,12 @@ export class NodeNetwork implements Lifecycle {
     const defaultIndex = Math.max(0, defaultInterfaceIndex(publisher.interfaces));
     this.#discovery = Promise.all(runs).then((reports) => {
       if (lifetime.aborted) return undefined;
-      // `node.nat` is the default interface's report (or the first that came back).
-      const pick = reports[targets.findIndex((t) => t.index === defaultIndex)] ?? reports.find(Boolean);
+      // `node.nat` is the default interface's IPv4 report (or the first IPv4 one that came
+      // back; an IPv6 one only when nothing ran over IPv4); `nat6` its IPv6 report.
+      const of = (family: 4 | 6) => reports[targets.findIndex((t) => t.index === defaultIndex && t.family === family)] ?? reports.find((r) => r?.family === family);
+      const pick = of(4) ?? of(6);
       this.#nat = pick;
+      this.#nat6 = of(6);
       publisher.resign();
       if (pick) this.#o.onNat(pick);
       return pick;
