@@ -29,6 +29,9 @@ export enum I {
   MAPPED_PORT = 0x07,
   NAT_TCP = 0x08,
   NAT_UDP = 0x09,
+  /** NAT discovery over the interface's IPv6 address (optional; older parsers skip it). */
+  NAT6_TCP = 0x0a,
+  NAT6_UDP = 0x0b,
 }
 
 /** Appends TLVs (type:u8 length:u16be value). */
@@ -129,6 +132,8 @@ export const ITF_NAMES: Record<number, string> = {
   [I.MAPPED_PORT]: "MAPPED_PORT",
   [I.NAT_TCP]: "NAT_TCP",
   [I.NAT_UDP]: "NAT_UDP",
+  [I.NAT6_TCP]: "NAT6_TCP",
+  [I.NAT6_UDP]: "NAT6_UDP",
 };
 /** The list fields; every other known field may appear once. */
 export const TOP_REPEATABLE = new Set<number>([T.INTERFACE, T.SIGNALING, T.RELAY]);

@@ -48,6 +48,12 @@ export interface AddressInterface {
   /** The mapping was verified by an inbound connection from outside. */
   mappedVerified?: boolean;
   nat: { tcp: NatSummary; udp: NatSummary };
+  /**
+   * What discovery over the interface's global IPv6 address measured (no NAT66
+   * expected: "open" or "firewall", by filtering). Absent when IPv6 was not
+   * measured (no IPv6 STUN server, no global IPv6 address).
+   */
+  nat6?: { tcp: NatSummary; udp: NatSummary };
 }
 
 export interface AddressFields {

@@ -77,6 +77,10 @@ export function encodeAddress(identity: Identity, fields: AddressFields): string
     if (itf.mappedPort) iw.u16(I.MAPPED_PORT, itf.mappedPort);
     iw.tlv(I.NAT_TCP, natBytes(itf.nat.tcp));
     iw.tlv(I.NAT_UDP, natBytes(itf.nat.udp));
+    if (itf.nat6) {
+      iw.tlv(I.NAT6_TCP, natBytes(itf.nat6.tcp));
+      iw.tlv(I.NAT6_UDP, natBytes(itf.nat6.udp));
+    }
     w.tlv(T.INTERFACE, iw.bytes());
   }
   for (const url of fields.signaling) w.str(T.SIGNALING, url);
@@ -124,6 +128,11 @@ function parseInterface(buf: Buffer): AddressInterface {
         break;
       case I.NAT_UDP:
         itf.nat.udp = natFrom(v);
+        break;
+      case I.NAT6_TCP:
+      case I.NAT6_UDP:
+        itf.nat6 ??= { tcp: { ...UNKNOWN_NAT }, udp: { ...UNKNOWN_NAT } };
+        itf.nat6[type === I.NAT6_TCP ? "tcp" : "udp"] = natFrom(v);
         break;
       default:
         unknownField(type, "an interface");

@@ -399,7 +399,7 @@ describe("address: repeated or out-of-order fields (issue 9, item 6)", () => {
       [v, id, seq, exp, itfOk, itfOk, tlv(0x20, "mqtt://a"), tlv(0x20, "mqtt://b"), tlv(0x21, "turn:a"), tlv(0x21, "turn:b")],
       [v, id, seq, exp, itfRaw(port)],
       [v, id, seq, exp, itfRaw(name, flags, port, v4a(1), v4a(2), tlv(0x05, [192, 0, 2, 1]), tlv(0x06, Buffer.alloc(16, 1)), tlv(0x07, u16(5)), ntcp, nudp)],
-      [v, tlv(0x7e, "before the id"), id, tlv(0x05, "between"), seq, exp, tlv(0x11, []), itfRaw(tlv(0x60, "first"), name, port, tlv(0x0a, "x")), tlv(0x7f, [])],
+      [v, tlv(0x7e, "before the id"), id, tlv(0x05, "between"), seq, exp, tlv(0x11, []), itfRaw(tlv(0x60, "first"), name, port, tlv(0x5a, "x")), tlv(0x7f, [])],
     ];
     for (const [i, parts] of ok.entries()) assert.equal(parseAddress(seal(Buffer.concat(parts)), { now: NOW }).id, me.id, `case ${i}`);
     // and every address the encoder writes

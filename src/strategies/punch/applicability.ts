@@ -72,17 +72,42 @@ export function globalV6(a: NodeAddress): string[] {
   return a.interfaces.flatMap((i) => i.v6).filter((ip) => classifyIp(ip) === "public");
 }
 
+/** What is assumed of a global IPv6 address that discovery did not measure: RFC 6092's stateful firewall. */
+export const ASSUMED_V6: Readonly<NatSummary> = Object.freeze({ type: "firewall", mapping: "endpoint-independent", filtering: "address-and-port-dependent", delta: Object.freeze({ kind: "preserving", step: 0 }) }) as NatSummary;
+
+/**
+ * What discovery measured over IPv6 on the interface that lists `a`'s first
+ * global IPv6 address (TCP, else UDP; undefined when it was not measured).
+ */
+export function measuredV6(a: NodeAddress): NatSummary | undefined {
+  const itf = a.interfaces.find((i) => i.v6.some((ip) => classifyIp(ip) === "public"));
+  const n = itf?.nat6;
+  if (!n) return undefined;
+  if (n.tcp.type !== "unknown") return n.tcp;
+  return n.udp.type !== "unknown" ? n.udp : undefined;
+}
+
+const RANK = { yes: 2, maybe: 1, no: 0 } as const;
+
 /**
  * The verdict for a punch between two addresses. When both list a global IPv6
  * address the punch can run over IPv6 whatever their IPv4 NATs are: there is
- * no NAT on that path (NAT66/NPTv6 are rare), the punch port is the host's
- * own, and a stateful firewall (RFC 6092: APDF) lets the peer's SYN in once
- * ours went out, as a "firewall" kind does on IPv4. Discovery does not measure
- * IPv6 filtering yet, so an IPv6 interface is taken as guarded: a punch is
- * allowed, never needed proof. Otherwise the IPv4 NAT pair decides.
+ * normally no NAT on that path, the punch port is the host's own, and a
+ * stateful firewall (RFC 6092: APDF) lets the peer's SYN in once ours went out.
+ * What discovery measured over IPv6 (the address's nat6) is used where known;
+ * an unmeasured side is taken as such a firewall. The better of the IPv6 and
+ * the IPv4 verdict wins. A peer measured "open" over IPv6 accepts a direct
+ * connection (reachability() says so and the plan dials it first); a punch
+ * to it works too.
  */
 export function punchApplicabilityFor(local: NodeAddress, remote: NodeAddress, localNat: NatSummary, remoteNat: NatSummary): Applicability {
   const v4 = punchApplicability(localNat, remoteNat);
   if (v4.verdict === "yes" || !globalV6(local).length || !globalV6(remote).length) return v4;
-  return { verdict: "yes", reason: `both sides have global IPv6: no NAT there, the punch runs over IPv6 (IPv4: ${v4.reason})` };
+  const [l6, r6] = [measuredV6(local), measuredV6(remote)];
+  if (!l6 && !r6) return { verdict: "yes", reason: `both sides have global IPv6: no NAT there, the punch runs over IPv6 (IPv4: ${v4.reason})` };
+  const v6 = punchApplicability(l6 ?? ASSUMED_V6, r6 ?? ASSUMED_V6);
+  const measured = `IPv6 ${natKindName(l6 ?? ASSUMED_V6)}${l6 ? " (measured)" : " (assumed)"} here × ${natKindName(r6 ?? ASSUMED_V6)}${r6 ? " (measured)" : " (assumed)"} at the peer`;
+  if (RANK[v4.verdict] > RANK[v6.verdict]) return { verdict: v4.verdict, reason: `${v4.reason} (${measured}: ${v6.reason})` };
+  const open = r6?.type === "open" ? "; the peer's IPv6 accepts inbound connections, so direct should connect first" : "";
+  return { verdict: v6.verdict, reason: `both sides have global IPv6, ${measured}: the punch runs over IPv6${open} (IPv4: ${v4.reason})` };
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import { UNKNOWN_NAT, type AddressInterface, type NatSummary, type NodeAddress } from "../../../src/identity/address.ts";
-import { globalV6, punchApplicabilityFor } from "../../../src/strategies/punch/applicability.ts";
+import { globalV6, measuredV6, punchApplicabilityFor } from "../../../src/strategies/punch/applicability.ts";
 import { buildOffer, parseOffer, punchTargets } from "../../../src/strategies/punch/candidates.ts";
 import { simultaneousOpen } from "../../../src/strategies/punch/simultaneous-open.ts";
 
@@ -73,6 +73,49 @@ describe("punch verdict from both addresses", () => {
     assert.deepEqual(globalV6(addr(["fd77::1", "2001:db8::5", "fe80::1"])), ["2001:db8::5"]);
   });
 });
+
+describe("punch verdict with IPv6 measured (the addresses' nat6)", () => {
+  const FW6 = { tcp: { ...nat("firewall"), mapping: "endpoint-independent" as const, filtering: "address-and-port-dependent" as const }, udp: { ...UNKNOWN_NAT } };
+  const OPEN6 = { tcp: { ...nat("open"), mapping: "endpoint-independent" as const, filtering: "endpoint-independent" as const }, udp: { ...UNKNOWN_NAT } };
+  const UDP_FW6 = { tcp: { ...UNKNOWN_NAT }, udp: FW6.tcp };
+  const NAT66_RANDOM = { tcp: RANDOM, udp: RANDOM };
+  const with6 = (v6: string[], nat6?: AddressInterface["nat6"]): NodeAddress => {
+    const a = addr(v6);
+    a.interfaces[0] = { ...a.interfaces[0], ...(nat6 ? { nat6 } : {}) };
+    return a;
+  };
+  const L = ["2001:db8:1::11"];
+  const R = ["2001:db8:2::11"];
+  // [here nat6, peer nat6, IPv4 NAT both sides, verdict, reason must match]
+  const table: Array<[AddressInterface["nat6"], AddressInterface["nat6"], NatSummary, string, RegExp]> = [
+    [FW6, FW6, RANDOM, "yes", /IPv6 firewall \(measured\) here × firewall \(measured\) at the peer.*IPv4: .*symmetric-random/],
+    [FW6, undefined, RANDOM, "yes", /firewall \(measured\) here × firewall \(assumed\)/],
+    [undefined, OPEN6, RANDOM, "yes", /open \(measured\) at the peer.*direct should connect first/],
+    [UDP_FW6, UDP_FW6, RANDOM, "yes", /firewall \(measured\).*firewall \(measured\)/],
+    // NAT66 with random ports measured on one side: IPv6 is no better than IPv4 here.
+    [NAT66_RANDOM, FW6, RANDOM, "no", /symmetric-random/],
+    // The IPv4 verdict stands when it is already "yes".
+    [NAT66_RANDOM, NAT66_RANDOM, CONE, "yes", /both mappings are endpoint-independent/],
+  ];
+  for (const [l6, r6, v4, want, reason] of table) {
+    test(`${l6 ? natName(l6) : "unmeasured"} × ${r6 ? natName(r6) : "unmeasured"} (IPv4 ${v4.type}/${v4.delta.kind}) → ${want}`, () => {
+      const v = punchApplicabilityFor(with6(L, l6), with6(R, r6), v4, v4);
+      assert.equal(v.verdict, want, v.reason);
+      assert.match(v.reason, reason);
+    });
+  }
+  test("measuredV6: TCP, else UDP, else nothing; only on an interface with a global IPv6 address", () => {
+    assert.equal(measuredV6(with6(L, FW6))?.type, "firewall");
+    assert.equal(measuredV6(with6(L, UDP_FW6))?.type, "firewall");
+    assert.equal(measuredV6(with6(L, { tcp: { ...UNKNOWN_NAT }, udp: { ...UNKNOWN_NAT } })), undefined);
+    assert.equal(measuredV6(with6(["fd77:1::11"], OPEN6)), undefined);
+    assert.equal(measuredV6(with6(L)), undefined);
+  });
+});
+
+function natName(n: NonNullable<AddressInterface["nat6"]>): string {
+  return n.tcp.type !== "unknown" ? `${n.tcp.type}/${n.tcp.delta.kind}` : `udp ${n.udp.type}`;
+}
 
 describe("punch engine: an IPv6 target", () => {
   test("dials [::1] from a punch port an IPv4 connection already holds (no NAT: the port is the host's own)", async () => {
