@@ -19,7 +19,10 @@ function itfLines(i: DoctorInterface): string[] {
     for (const t of [i.nat.udp, i.nat.tcp]) if (t) lines.push(`    ${transport(t)}`);
     for (const w of [...i.nat.warnings, ...(i.nat.udp?.warnings ?? []), ...(i.nat.tcp?.warnings ?? [])]) lines.push(`    note: ${w}`);
   } else if (i.natError) lines.push(`    NAT discovery: ${i.natError}`);
-  if (i.v6.length) lines.push("    IPv6: NAT discovery over IPv6 is not available yet (no verdict)");
+  if (i.nat6) {
+    for (const t of [i.nat6.udp, i.nat6.tcp]) if (t) lines.push(`    IPv6 ${transport(t)}`);
+    for (const w of [...i.nat6.warnings, ...(i.nat6.udp?.warnings ?? []), ...(i.nat6.tcp?.warnings ?? [])]) lines.push(`    note (IPv6): ${w}`);
+  } else if (i.nat6Error) lines.push(`    IPv6: ${i.nat6Error}`);
   return lines;
 }
 
@@ -30,7 +33,7 @@ function probe(name: string, p: PortMapProbe): string {
 }
 
 export function formatDoctorReport(r: DoctorReport): string {
-  const lines = [`p2pnode doctor: ${r.durationMs} ms`, "", "Interfaces (NAT kind per interface, over UDP and TCP)"];
+  const lines = [`p2pnode doctor: ${r.durationMs} ms`, "", "Interfaces (NAT kind per interface and family, over UDP and TCP)"];
   for (const i of r.interfaces) lines.push(...itfLines(i));
   if (!r.interfaces.length) lines.push("  none with an address");
   if (!r.config.stun.length) lines.push("  NAT discovery: no STUN server configured (--stun)");

@@ -1,12 +1,14 @@
 /**
  * The doctor's gathering step (I/O): which interfaces to look through, then
- * every check at once — NAT discovery per IPv4 interface (src/nat, as the node
+ * every check at once — NAT discovery per interface and family (src/nat, as the node
  * runs it), the port-mapping probe, each broker, each TURN server — each
  * bounded by `timeoutMs`, with a progress line on stderr as each one ends.
  */
 import net from "node:net";
 import { listInterfaces } from "../identity/interfaces.ts";
 import { discoverNat } from "../nat/discovery.ts";
+import { globalV6Of, serversByFamily } from "../nat/family.ts";
+import type { NatReport } from "../nat/types.ts";
 import { NAT_WORDS } from "./doctor-verdicts.ts";
 import { findDefaultGateway } from "../portmap/gateway.ts";
 import { describeTurnServer, parseTurnServers, type TurnServerConfig } from "../turn/uri.ts";
@@ -48,17 +50,43 @@ export function pickInterfaces(local: readonly string[] | undefined): DoctorInte
 async function natOf(itf: DoctorInterface, bind: boolean, o: GatherOptions): Promise<void> {
   const ip = itf.v4[0];
   if (!o.stun.length) return;
+  const servers = serversByFamily(o.stun);
   if (!ip) {
-    itf.natError = "no IPv4 address (NAT discovery over IPv6 is not available yet)";
+    if (!itf.v6.length) itf.natError = "no IPv4 address";
+    return;
+  }
+  if (!servers[4].length) {
+    itf.natError = "no IPv4 STUN server configured";
     return;
   }
   try {
-    itf.nat = await discoverNat({ servers: o.stun, localAddress: bind ? ip : undefined, timeout: o.timeoutMs, signal: o.abort, logger: o.logger });
-    const says = (t: typeof itf.nat.udp) => (t ? `${t.transport.toUpperCase()} ${t.publicAddresses.length ? NAT_WORDS[t.natType] : "no answer"}` : undefined);
-    o.progress(`NAT ${itf.name} (${itf.nat.udp?.localAddress?.address ?? itf.nat.tcp?.localAddress?.address ?? ip}): ${[says(itf.nat.udp), says(itf.nat.tcp)].filter(Boolean).join(", ")}`);
+    itf.nat = await discoverNat({ servers: servers[4], localAddress: bind ? ip : undefined, timeout: o.timeoutMs, signal: o.abort, logger: o.logger });
+    o.progress(`NAT ${itf.name} (${itf.nat.udp?.localAddress?.address ?? itf.nat.tcp?.localAddress?.address ?? ip}): ${says(itf.nat)}`);
   } catch (err) {
     itf.natError = (err as Error).message;
     o.progress(`NAT ${itf.name} (${ip}): ${itf.natError}`);
+  }
+}
+
+const says = (r: NatReport) =>
+  [r.udp, r.tcp]
+    .filter((t): t is NonNullable<typeof t> => !!t)
+    .map((t) => `${t.transport.toUpperCase()} ${t.publicAddresses.length ? NAT_WORDS[t.natType] : "no answer"}`)
+    .join(", ");
+
+/** IPv6 discovery from the interface's global IPv6 address (a --local IPv6 is taken as given), with the IPv6 servers. */
+async function nat6Of(itf: DoctorInterface, explicit: boolean, o: GatherOptions): Promise<void> {
+  if (!o.stun.length || !itf.v6.length) return;
+  const ip = explicit ? itf.v6[0] : globalV6Of(itf.v6);
+  const servers = serversByFamily(o.stun)[6];
+  if (!ip) return void (itf.nat6Error = "no global IPv6 address (link-local and unique-local only)");
+  if (!servers.length) return void (itf.nat6Error = "no IPv6 STUN server configured (--stun stun:[IPv6]:3478): no IPv6 verdict");
+  try {
+    itf.nat6 = await discoverNat({ servers, localAddress: ip, timeout: o.timeoutMs, signal: o.abort, logger: o.logger });
+    o.progress(`NAT ${itf.name} IPv6 (${ip}): ${says(itf.nat6)}`);
+  } catch (err) {
+    itf.nat6Error = (err as Error).message;
+    o.progress(`NAT ${itf.name} IPv6 (${ip}): ${itf.nat6Error}`);
   }
 }
 
@@ -77,7 +105,10 @@ export async function gather(o: GatherOptions): Promise<DoctorFacts> {
   const probe = { timeoutMs: o.timeoutMs, signal: o.abort, logger: o.logger };
   o.progress(`checking ${interfaces.length} interface${interfaces.length === 1 ? "" : "s"}, ${o.stun.length} STUN, ${o.signal.length} signaling and ${servers.length} TURN server${servers.length === 1 ? "" : "s"} (each check within ${o.timeoutMs} ms)…`);
   const [, portmap, brokers, turn] = await Promise.all([
-    Promise.all(interfaces.map((i) => natOf(i, !!o.local?.length || interfaces.filter((x) => x.v4.length).length > 1, o))),
+    Promise.all([
+      ...interfaces.map((i) => natOf(i, !!o.local?.length || interfaces.filter((x) => x.v4.length).length > 1, o)),
+      ...interfaces.map((i) => nat6Of(i, !!o.local?.length, o)),
+    ]),
     portmapOf(o),
     Promise.all(
       o.signal.map(async (url) => {

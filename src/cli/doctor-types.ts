@@ -13,10 +13,14 @@ export interface DoctorInterface {
   v4: string[];
   /** Global and unique-local IPv6 addresses (no link-local). */
   v6: string[];
-  /** NAT discovery from the first IPv4 address (undefined: not run, e.g. no STUN server). */
+  /** NAT discovery from the first IPv4 address, with the IPv4 STUN servers (undefined: not run, e.g. no STUN server). */
   nat?: NatReport;
   /** Why discovery did not run or failed on this interface. */
   natError?: string;
+  /** NAT discovery over the first global IPv6 address (or the --local IPv6), with the IPv6 STUN servers. */
+  nat6?: NatReport;
+  /** Why IPv6 discovery did not run (no IPv6 STUN server, no global IPv6) or failed. */
+  nat6Error?: string;
 }
 
 /** One port-mapping protocol as the gateway answered a probe. */

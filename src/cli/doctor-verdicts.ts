@@ -150,9 +150,25 @@ function signalingVerdicts(facts: DoctorFacts, push: (level: VerdictLevel, id: s
   push("ok", "signaling", `signaling works through ${up.length} of ${facts.brokers.length} broker${facts.brokers.length > 1 ? "s" : ""}${Number.isFinite(best) ? ` (best round trip ${best} ms)` : ""}`);
 }
 
+/** One verdict per interface measured over IPv6 (TCP decides, as for IPv4); one line for the IPv6 left unmeasured. */
+export function ipv6Verdicts(facts: DoctorFacts, push: (level: VerdictLevel, id: string, text: string) => void): void {
+  for (const i of facts.interfaces) {
+    const t = i.nat6 && decisive(i.nat6);
+    if (!i.nat6) continue;
+    if (!t) push("warn", "ipv6", `IPv6 on ${i.name}: no IPv6 STUN server answered (${i.nat6.servers.join(", ")}): IPv6 kind unknown; is IPv6 routed, is the server up?`);
+    else if (t.natType === "open") push("ok", "ipv6", `IPv6 on ${i.name}: ${NAT_WORDS.open} (${t.transport.toUpperCase()} dial-back arrived): peers with IPv6 connect directly`);
+    else if (t.natType === "firewall") push("info", "ipv6", `IPv6 on ${i.name}: ${NAT_WORDS.firewall} (stateful firewall, ${t.filtering} filtering over ${t.transport.toUpperCase()}): peers with IPv6 reach you by punching (TCP simultaneous open)`);
+    else push("info", "ipv6", `IPv6 on ${i.name}: ${NAT_WORDS[t.natType]} (${t.natType}; NAT66/NPTv6 or an unusual firewall)`);
+  }
+  const unmeasured = facts.interfaces.filter((i) => i.v6.length && !i.nat6);
+  if (unmeasured.length) {
+    const why = [...new Set(unmeasured.map((i) => i.nat6Error).filter(Boolean))].join("; ") || "IPv6 discovery did not run";
+    push("info", "ipv6", `IPv6 addresses on ${unmeasured.map((i) => i.name).join(", ")}: no IPv6 verdict (${why})`);
+  }
+}
+
 function otherVerdicts(facts: DoctorFacts, push: (level: VerdictLevel, id: string, text: string) => void): void {
-  const v6 = facts.interfaces.filter((i) => i.v6.length);
-  if (v6.length) push("info", "ipv6", `IPv6 addresses on ${v6.map((i) => i.name).join(", ")}: NAT discovery over IPv6 is not available yet, so there is no IPv6 verdict`);
+  ipv6Verdicts(facts, push);
   const pm = facts.portmap;
   if (pm.method === "skipped") push("info", "portmap", "port mapping not probed (no IPv4 default gateway, or --no-portmap)");
   else {

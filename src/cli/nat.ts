@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "../errors.ts";
 import type { LogLevel } from "../util/logger.ts";
 import type { Transport } from "../nat/types.ts";
+import { serversByFamily } from "../nat/family.ts";
 import { collect, createOutput, guardStdio, helpAfter, intArg, outputFlags, stunArg } from "./output.ts";
 
 export { formatNatReport } from "../nat/format.ts";
@@ -21,6 +22,7 @@ export function register(program: Command): void {
   helpAfter(outputFlags(program.command("nat"), "print the report as one JSON line"), [
     "p2pnode nat --stun stun:HOST:3478",
     "p2pnode nat --stun stun:127.0.0.1:3478 --transport udp --json",
+    "p2pnode nat --stun stun:HOST:3478 --stun stun:[IPV6]:3478   (both families, one report each)",
   ])
     .description("discover NAT type, mapping/filtering behaviour and public address (RFC 5780) over UDP and TCP")
     .option("--stun <uri>", "STUN server as stun:host[:port] (repeatable; no public server is built in)", stunArg)
@@ -38,20 +40,28 @@ export function register(program: Command): void {
       const onSignal = () => ac.abort();
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
-      const report = await discoverNat({
-        servers: flags.stun!,
-        timeout: flags.timeout,
-        localAddress: flags.local,
-        transports: flags.transport as Transport[] | undefined,
-        signal: ac.signal,
-        logger: createLogger(flags.log as LogLevel | undefined),
-      })
+      // With IPv4 and IPv6 servers (and no --local), one run per family, at once: each
+      // family has its own verdict (IPv6: no NAT, but maybe a stateful firewall).
+      const split = serversByFamily(flags.stun!);
+      const runs = !flags.local && split[4].length && split[6].length ? [split[4], split[6]] : [flags.stun!];
+      const reports = await Promise.all(
+        runs.map((servers) =>
+          discoverNat({
+            servers,
+            timeout: flags.timeout,
+            localAddress: flags.local,
+            transports: flags.transport as Transport[] | undefined,
+            signal: ac.signal,
+            logger: createLogger(flags.log as LogLevel | undefined),
+          }),
+        ),
+      )
         .catch((err: unknown) => out.fail(err))
         .finally(() => {
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);
         });
-      out.event("report", { report });
-      out.data(formatNatReport(report));
+      for (const report of reports) out.event("report", { report });
+      out.data(reports.map(formatNatReport).join("\n\n"));
     });
 }

@@ -62,7 +62,7 @@ test("all servers working: the facts, the verdicts in plain words, exit 0, the a
   assert.doesNotMatch(r.stdout + r.stderr, new RegExp(PASS));
 });
 
-test("--json: one JSON object with the facts, the verdicts and the exit code; IPv6 listed without a verdict", async () => {
+test("--json: one JSON object with the facts, the verdicts and the exit code; IPv6 listed without a verdict (no IPv6 STUN server)", async () => {
   const r = await run(["doctor", ...flags(), "--local", "::1", "--no-portmap", "--json"], undefined, 60_000, env());
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const lines = r.stdout.split("\n").filter(Boolean);
@@ -75,7 +75,8 @@ test("--json: one JSON object with the facts, the verdicts and the exit code; IP
   assert.equal(v4.nat?.tcp?.natType, "open");
   assert.deepEqual(v6.v6, ["::1"]);
   assert.equal(v6.nat, undefined);
-  assert.match(v6.natError ?? "", /NAT discovery over IPv6 is not available yet/);
+  assert.equal(v6.nat6, undefined);
+  assert.match(v6.nat6Error ?? "", /no IPv6 STUN server configured/);
   assert.equal(rep.portmap.method, "skipped");
   assert.equal(rep.brokers[0].ok, true);
   assert.equal(typeof rep.brokers[0].rttMs, "number");
@@ -84,7 +85,7 @@ test("--json: one JSON object with the facts, the verdicts and the exit code; IP
   assert.deepEqual(rep.clock, { offsetMs: null, source: null, reason: rep.clock.reason });
   const ids = Object.fromEntries(rep.verdicts.map((v) => [v.id, v.level]));
   assert.deepEqual([ids.reachable, ids.signaling, ids.relay, ids.ipv6, ids.portmap, ids.clock], ["ok", "ok", "ok", "info", "info", "info"]);
-  assert.match(rep.verdicts.find((v) => v.id === "ipv6")!.text, /not available yet/);
+  assert.match(rep.verdicts.find((v) => v.id === "ipv6")!.text, /no IPv6 verdict \(no IPv6 STUN server configured/);
   assert.doesNotMatch(r.stdout + r.stderr, new RegExp(PASS));
 });
 

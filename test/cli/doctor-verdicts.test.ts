@@ -122,12 +122,32 @@ describe("verdicts: single cases", () => {
     assert.equal(exitCodeOf(list), 0);
   });
 
-  test("IPv6 addresses: listed, and no IPv6 verdict is made up", () => {
-    const list = verdicts(facts({ v6: ["2001:db8::11"], broker: true }));
-    const v6 = list.find((v) => v.id === "ipv6");
-    assert.equal(v6?.level, "info");
-    assert.match(v6!.text, /IPv6 addresses on eth0: NAT discovery over IPv6 is not available yet, so there is no IPv6 verdict/);
+  test("IPv6 addresses without IPv6 discovery: listed, and no IPv6 verdict is made up", () => {
+    const f = facts({ v6: ["2001:db8::11"], broker: true });
+    f.interfaces[0].nat6Error = "no IPv6 STUN server configured (--stun stun:[IPv6]:3478): no IPv6 verdict";
+    const v6 = verdicts(f).filter((v) => v.id === "ipv6");
+    assert.deepEqual(v6.map((v) => v.level), ["info"]);
+    assert.match(v6[0].text, /IPv6 addresses on eth0: no IPv6 verdict \(no IPv6 STUN server configured/);
   });
+
+  // IPv6 measured (no NAT66): TCP decides, as for IPv4; UDP when TCP got no answer.
+  for (const [tcp, udp, level, text] of [
+    ["open", "open", "ok", /IPv6 on eth0: no NAT and nothing filtered .*peers with IPv6 connect directly/],
+    ["firewall", "firewall", "info", /IPv6 on eth0: no NAT, but a firewall drops .*address-and-port-dependent filtering over TCP.*punching/],
+    ["blocked", "firewall", "info", /IPv6 on eth0: .*over UDP.*punching/],
+    ["blocked", "blocked", "warn", /IPv6 on eth0: no IPv6 STUN server answered/],
+  ] as Array<[NatTypeName, NatTypeName, string, RegExp]>) {
+    test(`IPv6 measured: TCP ${tcp}, UDP ${udp} → ${level}`, () => {
+      const f = facts({ v6: ["2001:db8:1::11"], broker: true });
+      f.interfaces[0].nat6 = { startedAt: "", durationMs: 1, family: 6, servers: ["stun:[2001:db8::10]:3478"], udp: transport(udp, "udp"), tcp: transport(tcp, "tcp"), warnings: [] };
+      const list = verdicts(f);
+      const v6 = list.filter((v) => v.id === "ipv6");
+      assert.deepEqual(v6.map((v) => v.level), [level]);
+      assert.match(v6[0].text, text);
+      // The IPv4 verdicts are the IPv4 report's, whatever IPv6 says.
+      assert.deepEqual(list.filter((v) => v.id !== "ipv6"), verdicts(facts({ v6: ["2001:db8:1::11"], broker: true })).filter((v) => v.id !== "ipv6"));
+    });
+  }
 
   test("no STUN server: NAT unknown (warn), no connectivity guess, exit 0", () => {
     const list = verdicts(facts({ stun: false, broker: true }));
