@@ -1,13 +1,14 @@
 /**
  * Lab fixture for test/lab/ipv6.test.ts: a real node (library API) in a dual-stack lab host.
  *
- *   ipv6-node.ts listen  STUN BROKER                       → {"event":"ready","addr","v6"}; echoes every message;
+ *   ipv6-node.ts listen  STUN BROKER                       → {"event":"ready","addr","v6","nat","nat6"}; echoes every message;
  *                                                            {"event":"pipe","strategy","remoteAddress"} per pipe
  *   ipv6-node.ts connect STUN BROKER ADDR STRATEGIES TIMEOUT → one connect ("auto" = the ranked plan): send "hi",
  *                                                            wait for the echo, close; one JSON line, then {"event":"done"}
  *
  * "connected" carries the pipe's strategy and remoteAddress (which family it really used) and
  * the punch target; "failed" the error's class, code, cause code and the time it took.
+ * STUN may be a comma-separated list (an IPv4 and an IPv6 server: discovery per family).
  */
 import { startNode } from "../../src/node.ts";
 import type { StrategyName } from "../../src/strategies/strategy.ts";
@@ -15,14 +16,14 @@ import type { StrategyName } from "../../src/strategies/strategy.ts";
 const [mode, stun, broker, target, strategies, timeout] = process.argv.slice(2);
 const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
 
-const node = await startNode({ stun: [stun], signaling: [broker], discoveryTimeout: 4000, discoveryWait: 4000, portMapping: false });
+const node = await startNode({ stun: stun.split(","), signaling: [broker], discoveryTimeout: 4000, discoveryWait: 4000, portMapping: false });
 await node.natReady();
 const v6 = node.address.interfaces.flatMap((i) => i.v6);
 
 if (mode === "listen") {
   node.onMessage(async (msg, pipe) => void (await pipe.send(msg.isText ? msg.text : msg.data)));
   node.on("pipe", (pipe) => out({ event: "pipe", strategy: pipe.strategy, remoteAddress: pipe.remoteAddress }));
-  out({ event: "ready", addr: node.addr, v6, nat: node.nat?.tcp?.natType ?? "unknown" });
+  out({ event: "ready", addr: node.addr, v6, nat: node.nat?.tcp?.natType ?? "unknown", nat6: node.address.interfaces.map((i) => i.nat6?.tcp.type ?? null) });
   process.on("SIGTERM", () => void node.close().then(() => process.exit(0)));
 } else {
   const t0 = performance.now();
