@@ -1,8 +1,9 @@
 /**
  * Direct strategy: dial every endpoint in the peer's address that can be
- * reachable from here, Happy-Eyeballs style (RFC 8305: staggered starts, the
- * next attempt starts early when one fails, first authenticated session wins,
- * losers are aborted and their sockets freed).
+ * reachable from here, Happy Eyeballs v2 (RFC 8305): the families interleaved
+ * starting with IPv6, staggered starts (IPv6 gets one Connection Attempt Delay
+ * of head start), the next attempt starts early when one fails, first
+ * authenticated session wins, losers are aborted and their sockets freed.
  */
 import net from "node:net";
 import type { NodeAddress } from "../identity/address.ts";
@@ -13,13 +14,28 @@ import { classifyIp } from "../util/ip.ts";
 import type { Applicability, DialContext, DialResult, Strategy } from "./strategy.ts";
 
 export interface DirectOptions {
-  /** Delay before starting the next candidate while one is still pending (ms). @default 250 */
+  /**
+   * RFC 8305's Connection Attempt Delay: how long the next candidate waits while the
+   * previous one is still pending (ms), so also IPv6's head start over IPv4. Clamped to
+   * 100–2000 ms (RFC 8305 §8's recommended minimum — its hard floor is 10 ms — and its
+   * maximum). @default 250 (§8's recommended value)
+   */
   staggerMs: number;
   /** Timeout of one TCP connect + handshake attempt (ms). @default 5000 */
   attemptTimeout: number;
 }
 
 export const DIRECT_DEFAULTS: Readonly<DirectOptions> = Object.freeze({ staggerMs: 250, attemptTimeout: 5000 });
+
+/** RFC 8305 §8: the Connection Attempt Delay's recommended minimum and its maximum (ms). */
+export const MIN_ATTEMPT_DELAY_MS = 100;
+export const MAX_ATTEMPT_DELAY_MS = 2000;
+
+/** The stagger the race really uses (pure): `ms` within RFC 8305's bounds, the default when not a number. */
+export function attemptDelay(ms: number): number {
+  if (!Number.isFinite(ms)) return DIRECT_DEFAULTS.staggerMs;
+  return Math.min(MAX_ATTEMPT_DELAY_MS, Math.max(MIN_ATTEMPT_DELAY_MS, ms));
+}
 
 export interface Candidate {
   host: string;
@@ -29,6 +45,30 @@ export interface Candidate {
 
 function v4Prefix24(ip: string): string {
   return ip.split(".").slice(0, 3).join(".");
+}
+
+/** Preference within one family: same machine, then same LAN, then the rest (the peer's order breaks ties). */
+const KIND_RANK: Readonly<Record<Candidate["kind"], number>> = { loopback: 0, lan: 1, ipv6: 2, public: 2 };
+
+/**
+ * Happy Eyeballs v2 order (RFC 8305 §4, pure): duplicates (same host and port) dropped,
+ * each family sorted by preference (stable), then the families interleaved starting
+ * with IPv6 — v6, v4, v6, v4, … and the rest of the longer one. The race starts them
+ * one Connection Attempt Delay apart, so IPv6 gets that head start and IPv4 is the
+ * second attempt: a broken IPv6 path costs one delay, not one connect timeout.
+ */
+export function happyEyeballsOrder<T extends Pick<Candidate, "host" | "port" | "kind">>(list: readonly T[]): T[] {
+  const unique = new Map<string, T>();
+  for (const c of list) if (!unique.has(`${c.host}|${c.port}`)) unique.set(`${c.host}|${c.port}`, c);
+  const sorted = [...unique.values()].sort((a, b) => KIND_RANK[a.kind] - KIND_RANK[b.kind]);
+  const v6 = sorted.filter((c) => c.host.includes(":"));
+  const v4 = sorted.filter((c) => !c.host.includes(":"));
+  const out: T[] = [];
+  for (let i = 0; i < Math.max(v6.length, v4.length); i++) {
+    if (i < v6.length) out.push(v6[i]);
+    if (i < v4.length) out.push(v4[i]);
+  }
+  return out;
 }
 
 /** Endpoints connect() dials for one address at most, and ports per IP (a mapped port and the listening one). */
@@ -41,7 +81,8 @@ const MAX_PORTS_PER_IP = 2;
  * loopback endpoints only when the peer lists nothing else (a node on this
  * host listening on loopback alone); private ones only when we share a public
  * IP or a /24 with the peer; link-local, reserved and multicast never; IPv6
- * when we have IPv6 ourselves; at most 8 endpoints and 2 ports per IP.
+ * when we have IPv6 ourselves; at most 8 endpoints and 2 ports per IP; in
+ * Happy Eyeballs order (happyEyeballsOrder: IPv6 first, families interleaved).
  */
 export function directCandidates(local: NodeAddress, remote: NodeAddress): Candidate[] {
   const localV4 = local.interfaces.flatMap((i) => i.v4.private);
@@ -51,35 +92,24 @@ export function directCandidates(local: NodeAddress, remote: NodeAddress): Candi
   const listed = remote.interfaces.flatMap((i) => [...i.v4.private, ...i.v4.public, ...i.v6]);
   const onlyLoopback = listed.length > 0 && listed.every((ip) => classifyIp(ip) === "loopback");
   const out: Candidate[] = [];
-  const seen = new Set<string>();
-  const add = (c: Candidate) => {
-    const key = `${c.host}|${c.port}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(c);
-    }
-  };
   for (const itf of remote.interfaces) {
     for (const ip of [...itf.v6, ...itf.v4.private, ...itf.v4.public]) {
       const kind = classifyIp(ip);
       const v6 = ip.includes(":");
       if (kind === "loopback") {
-        if (onlyLoopback) add({ host: ip, port: itf.port, kind: "loopback" });
+        if (onlyLoopback) out.push({ host: ip, port: itf.port, kind: "loopback" });
       } else if (v6) {
-        if (localHasV6 && (kind === "public" || kind === "private")) add({ host: ip, port: itf.port, kind: "ipv6" });
+        if (localHasV6 && (kind === "public" || kind === "private")) out.push({ host: ip, port: itf.port, kind: "ipv6" });
       } else if (kind === "private") {
-        if (sharesPublic || localV4.some((l) => v4Prefix24(l) === v4Prefix24(ip))) add({ host: ip, port: itf.port, kind: "lan" });
+        if (sharesPublic || localV4.some((l) => v4Prefix24(l) === v4Prefix24(ip))) out.push({ host: ip, port: itf.port, kind: "lan" });
       } else if (kind === "public") {
-        if (itf.mappedPort) add({ host: ip, port: itf.mappedPort, kind: "public" });
-        add({ host: ip, port: itf.port, kind: "public" });
+        if (itf.mappedPort) out.push({ host: ip, port: itf.mappedPort, kind: "public" });
+        out.push({ host: ip, port: itf.port, kind: "public" });
       }
     }
   }
-  // Same machine or same LAN first: they are fastest and work behind any NAT.
-  const rank = { loopback: 0, lan: 1, ipv6: 2, public: 3 } as const;
   const perIp = new Map<string, number>();
-  return out
-    .sort((a, b) => rank[a.kind] - rank[b.kind])
+  return happyEyeballsOrder(out)
     .filter((c) => {
       const n = (perIp.get(c.host) ?? 0) + 1;
       perIp.set(c.host, n);
@@ -128,7 +158,8 @@ export class DirectStrategy implements Strategy {
   readonly options: DirectOptions;
 
   constructor(options: Partial<DirectOptions> = {}) {
-    this.options = { ...DIRECT_DEFAULTS, ...options };
+    const merged = { ...DIRECT_DEFAULTS, ...options };
+    this.options = { ...merged, staggerMs: attemptDelay(merged.staggerMs) };
   }
 
   applies(local: NodeAddress, remote: NodeAddress): Applicability {

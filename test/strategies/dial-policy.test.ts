@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { UNKNOWN_NAT, type NodeAddress } from "../../src/identity/address.ts";
 import { capCandidates, mayDialFor } from "../../src/strategies/dial-policy.ts";
+import { directCandidates } from "../../src/strategies/direct.ts";
 
 const nat = { tcp: UNKNOWN_NAT, udp: UNKNOWN_NAT };
 function addr(pub: string[], priv: string[], v6: string[] = []): NodeAddress {
@@ -45,4 +46,11 @@ test("one peer request dials a handful of candidates, one port per IP", () => {
   ];
   assert.deepEqual(capCandidates(list).map((c) => c.port), [1, 3, 4, 5]);
   assert.deepEqual(capCandidates(list, 2).map((c) => c.port), [1, 3]);
+});
+
+test("reverse connect over IPv6: the requester's IPv6 endpoints are allowed, tried first, and the cap keeps an IPv4 fallback", () => {
+  const me = addr(["203.0.113.5"], ["10.0.0.2"], ["2001:db8:2::11"]);
+  const requester = addr(["203.0.113.20"], [], ["2001:db8::20", "2001:db8::21", "2001:db8::22", "2001:db8::23", "2001:db8::24"]);
+  const allowed = directCandidates(me, requester).filter((c) => mayDialFor({ requester, host: c.host, allowPrivate: false, seenOnLan: false }));
+  assert.deepEqual(capCandidates(allowed).map((c) => c.host), ["2001:db8::20", "203.0.113.20", "2001:db8::21", "2001:db8::22"]);
 });
