@@ -13,6 +13,7 @@ import { deadline, withDeadline, type Deadline } from "../util/deadline.ts";
 import { announceDefaults, messageFields, nodeFlags, nodeOptions, relayNote, type CommonNodeFlags } from "./listen.ts";
 import type { BrokerWatch } from "./watch.ts";
 import { progressEvent } from "../connect/progress.ts";
+import { discoveryForPlan } from "../connect/discovery-wait.ts";
 import { progressLine, reportPath } from "./progress.ts";
 
 interface ConnectFlags extends CommonNodeFlags {
@@ -240,10 +241,8 @@ export function register(program: Command): void {
         if (brokers.length) watch = watchBrokers(out, flags.log as LogLevel | undefined);
         announceDefaults(out, flags);
         out.info(remote ? `connecting to ${id.slice(0, 12)}…` : `connecting to ${id.slice(0, 12)}… by id, through ${brokers.join(", ")}`);
-        node = await startNode(nodeOptions(flags, watch?.logger));
-        // Ranking reads our own NAT type from our address: let discovery finish (it is bounded).
-        phase = "discovering our NAT and port mapping";
-        await Promise.all([node.natReady(), node.portMappingReady()]);
+        // startNode() does not wait for discovery (discoveryWait 0): only a plan that reads our NAT type does, below.
+        node = await startNode({ ...nodeOptions(flags, watch?.logger), discoveryWait: 0 });
         if (!remote) {
           phase = "asking for the address";
           out.info(`asking ${brokers.join(", ")} for the address of ${id.slice(0, 12)}… (up to ${left()} ms)`);
@@ -259,6 +258,9 @@ export function register(program: Command): void {
           }
           out.info(`  got its address`);
         }
+        // Ranking reads our own NAT type only for a peer that is neither near nor reachable: then let discovery finish (it is bounded).
+        phase = "discovering our NAT and port mapping";
+        await discoveryForPlan(node, remote);
         phase = `connecting to ${id.slice(0, 12)}…`;
         const pipe = await node.connect(remote, {
           brokers: flags.signal,

@@ -1,23 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { UNKNOWN_NAT, type AddressInterface, type NatTypeName, type NodeAddress } from "../../src/identity/address.ts";
+import { UNKNOWN_NAT, type NatTypeName, type NodeAddress } from "../../src/identity/address.ts";
+import { addr } from "./address-fixture.ts";
 import { rankStrategies, reachability } from "../../src/connect/ranking.ts";
 import type { StrategyName } from "../../src/strategies/strategy.ts";
-
-function addr(opts: { pub?: string; priv?: string; nat?: NatTypeName; mapped?: boolean; brokers?: boolean }): NodeAddress {
-  const nat = { ...UNKNOWN_NAT, type: opts.nat ?? "unknown" };
-  const itf: AddressInterface = {
-    name: "eth0",
-    isDefault: true,
-    port: 4000,
-    v4: { private: opts.priv ? [opts.priv] : [], public: opts.pub ? [opts.pub] : [] },
-    v6: [],
-    mappedPort: opts.mapped ? 5000 : undefined,
-    mappedVerified: opts.mapped ? true : undefined,
-    nat: { tcp: nat, udp: nat },
-  };
-  return { id: "x", text: "", seq: 1, expires: 0, interfaces: [itf], signaling: opts.brokers === false ? [] : ["mqtt://203.0.113.10:1883"], relays: [] };
-}
 
 const all = new Set<StrategyName>(["direct", "reverse", "punch"]);
 const names = (r: ReturnType<typeof rankStrategies>) => r.map((x) => x.name + (x.cap ? `≤${x.cap}` : ""));
