@@ -1,9 +1,11 @@
 /**
  * Seals and opens records with the session keys the handshake derived.
  *
- * One key per direction. The 96-bit AES-GCM nonce is 6 zero bytes and a
- * 48-bit record counter (the last 6 bytes), so a (key, nonce) pair never
- * repeats. Each key is retired before the AEAD usage limits (TLS 1.3 §5.5):
+ * Records are ChaCha20-Poly1305 (IETF, record-aead.ts: libsodium when it
+ * loads, node:crypto otherwise; the same bytes either way). One key per
+ * direction. The 96-bit nonce is 6 zero bytes and a 48-bit record counter
+ * (the last 6 bytes), so a (key, nonce) pair never repeats. Each key is
+ * retired long before any AEAD limit or the counter's end:
  * after `rekeyRecords` records or `rekeyBytes` plaintext bytes in that
  * direction, whichever comes first, both sides replace it with
  *   key' = HKDF-SHA256(ikm = key, salt = "", info = "p2pnode/1 key update", 32)
@@ -11,35 +13,34 @@
  * count the same records, so they switch at the same record. The old key is
  * dropped, so a record sealed under it afterwards no longer opens.
  */
-import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { hkdfSync } from "node:crypto";
 import { FrameError, InvalidArgumentError } from "../errors.ts";
 import { RECORD_HEADER_LENGTH, TAG_LENGTH } from "./frame.ts";
+import { defaultAead, type RecordAead } from "./record-aead.ts";
 
-const ALGORITHM = "aes-256-gcm";
 const KEY_UPDATE_INFO = "p2pnode/1 key update";
 
 /**
- * Records per key. TLS 1.3 allows 2^24.5 full-size (16 KiB) AES-GCM records;
- * our records can be larger, which `REKEY_BYTES` covers.
+ * Records per key. ChaCha20-Poly1305 has no confidentiality limit within reach
+ * (TLS 1.3 §5.5: the 64-bit record counter wraps first) and its integrity limit
+ * counts forgery attempts, of which a pipe allows one (the first failure closes
+ * it). The update is kept for the 48-bit nonce counter (2^32 is 1/65536 of it)
+ * and so that a key taken from memory opens a bounded amount of earlier traffic.
  */
-export const REKEY_RECORDS = 2 ** 24;
-/** Plaintext bytes per key: 2^34 AES blocks, the data volume of 2^24 TLS records. */
-export const REKEY_BYTES = 2 ** 38;
+export const REKEY_RECORDS = 2 ** 32;
+/** Plaintext bytes per key (1 TiB): the other half of the same bound. */
+export const REKEY_BYTES = 2 ** 40;
 
 export interface SecureChannelOptions {
   /**
    * Records sealed under one key before it is replaced. A protocol constant: both
-   * sides must use the same value (only tests lower it). @default 2^24
+   * sides must use the same value (only tests lower it). @default 2^32
    */
   rekeyRecords?: number;
-  /** Plaintext bytes under one key before it is replaced (protocol constant, like rekeyRecords). @default 2^38 */
+  /** Plaintext bytes under one key before it is replaced (protocol constant, like rekeyRecords). @default 2^40 */
   rekeyBytes?: number;
-}
-
-function nonce(counter: number): Buffer {
-  const n = Buffer.alloc(12);
-  n.writeUIntBE(counter, 6, 6);
-  return n;
+  /** The AEAD implementation (tests make a sodium end talk to a node:crypto end). @default sodium-native when it loads */
+  aead?: RecordAead;
 }
 
 /** The next key of a direction. ikm, not the HMAC key: the AES key is only ever HMAC input (key separation). */
@@ -51,14 +52,17 @@ function nextKey(key: Buffer): Buffer {
 class Direction {
   key: Buffer;
   counter = 0;
+  /** The record nonce: 6 zero bytes and the counter (u48be), rewritten per record. */
+  readonly nonce = Buffer.alloc(12);
   bytes = 0;
   /** How many times this direction's key was replaced. */
   epoch = 0;
   constructor(key: Uint8Array) {
     this.key = Buffer.from(key);
   }
-  /** Called after each record: replaces the key once it reached either limit. */
+  /** Called for each record before it is sealed or opened: sets its nonce, then replaces the key once it reached either limit (the caller kept the old key for this record). */
   advance(plainLen: number, records: number, bytes: number): void {
+    this.nonce.writeUIntBE(this.counter, 6, 6); // the nonce of the record being sealed or opened
     this.counter++;
     this.bytes += plainLen;
     if (this.counter >= records || this.bytes >= bytes) {
@@ -75,6 +79,7 @@ export class SecureChannel {
   readonly #recv: Direction;
   readonly #rekeyRecords: number;
   readonly #rekeyBytes: number;
+  readonly #aead: RecordAead;
 
   constructor(sendKey: Uint8Array, recvKey: Uint8Array, opts: SecureChannelOptions = {}) {
     const records = opts.rekeyRecords ?? REKEY_RECORDS;
@@ -86,6 +91,7 @@ export class SecureChannel {
     this.#recv = new Direction(recvKey);
     this.#rekeyRecords = records;
     this.#rekeyBytes = bytes;
+    this.#aead = opts.aead ?? defaultAead;
   }
 
   /** Key updates so far in each direction (diagnostics and tests). */
@@ -93,44 +99,37 @@ export class SecureChannel {
     return { send: this.#send.epoch, recv: this.#recv.epoch };
   }
 
-  /** Returns the buffers of one record (length, ciphertext parts, tag) for a corked write. */
+  /** Which AEAD implementation this channel uses ("sodium" or "node"). */
+  get aead(): string {
+    return this.#aead.name;
+  }
+
+  /** Seals `parts` (one frame, concatenated) as one record; returns its buffers (length, ciphertext, tag) for one corked write. */
   seal(parts: Uint8Array[]): Buffer[] {
     let plainLen = 0;
     for (const p of parts) plainLen += p.length;
     const header = Buffer.allocUnsafe(RECORD_HEADER_LENGTH);
     header.writeUInt32BE(plainLen + TAG_LENGTH, 0);
     const d = this.#send;
-    const cipher = createCipheriv(ALGORITHM, d.key, nonce(d.counter), { authTagLength: TAG_LENGTH });
-    d.advance(plainLen, this.#rekeyRecords, this.#rekeyBytes);
-    cipher.setAAD(header);
-    const out: Buffer[] = [header];
-    // Each update() is a native call and a new buffer: callers pass few, large parts.
-    for (const p of parts) out.push(cipher.update(p));
-    const last = cipher.final(); // empty for GCM: left out of the write
-    if (last.length) out.push(last);
-    out.push(cipher.getAuthTag());
-    return out;
+    const key = d.key; // advance() may replace it: this record is still sealed under it
+    d.advance(plainLen, this.#rekeyRecords, this.#rekeyBytes); // writes this record's nonce first
+    const sealed = this.#aead.seal(parts, plainLen, header, d.nonce, key);
+    sealed.unshift(header);
+    return sealed;
   }
 
   /** Opens one record body (ciphertext + tag). Throws FrameError if it was forged or corrupted. */
   open(body: Buffer): Buffer {
-    // Shorter than a tag, setAuthTag would throw a TypeError (e.g. a 0-length record right after the handshake).
     if (body.length < TAG_LENGTH) throw new FrameError(`a ${body.length}-byte record is shorter than its authentication tag; closing the pipe`);
     const header = Buffer.allocUnsafe(RECORD_HEADER_LENGTH);
     header.writeUInt32BE(body.length, 0);
     const d = this.#recv;
-    const decipher = createDecipheriv(ALGORITHM, d.key, nonce(d.counter), { authTagLength: TAG_LENGTH });
     // Advanced even when the record fails: the pipe is closed on the error, and the
     // counter never goes back to a nonce already tried under this key.
+    const key = d.key;
     d.advance(body.length - TAG_LENGTH, this.#rekeyRecords, this.#rekeyBytes);
-    decipher.setAAD(header);
-    decipher.setAuthTag(body.subarray(body.length - TAG_LENGTH));
-    const plain = decipher.update(body.subarray(0, body.length - TAG_LENGTH));
-    try {
-      decipher.final();
-    } catch {
-      throw new FrameError("a frame failed authentication (corrupted or forged); closing the pipe");
-    }
+    const plain = this.#aead.open(body, header, d.nonce, key);
+    if (!plain) throw new FrameError("a frame failed authentication (corrupted or forged); closing the pipe");
     return plain;
   }
 }

@@ -6,6 +6,7 @@ import { FrameError, InvalidArgumentError, MessageTooLargeError } from "../../sr
 import { FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, decodeFrame, encodeFrameHeader } from "../../src/session/frame.ts";
 import { Pipe } from "../../src/pipe/pipe.ts";
 import { REKEY_BYTES, REKEY_RECORDS, SecureChannel } from "../../src/session/secure-channel.ts";
+import { defaultAead, LARGE_RECORD, loadSodiumAead, nodeAead, splitAead } from "../../src/session/record-aead.ts";
 
 const K1 = Buffer.alloc(32, 0x11);
 const K2 = Buffer.alloc(32, 0x22);
@@ -16,13 +17,51 @@ const frame = (seq: number, payload: string) => [encodeFrameHeader(FrameType.DAT
 const bodyOf = (record: Buffer[]) => Buffer.concat(record).subarray(4);
 
 describe("SecureChannel", () => {
-  it("hex vector: record 0 is AES-256-GCM with a zero nonce and the length header as AAD", () => {
+  it("sodium-native loads here, and is what records use by default", () => {
+    assert.equal(loadSodiumAead()?.name, "sodium");
+    assert.equal(defaultAead.name, process.env.P2PNODE_AEAD === "node" ? "node" : "sodium+node");
+  });
+
+  it("RFC 8439 §2.8.2 test vector, through both implementations", () => {
+    const key = Buffer.from("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f", "hex");
+    const nonce = Buffer.from("070000004041424344454647", "hex");
+    const aad = Buffer.from("50515253c0c1c2c3c4c5c6c7", "hex");
+    const plain = Buffer.from("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+    const tag = "1ae10b594f09e26a7e902ecbd0600691";
+    for (const aead of [nodeAead, loadSodiumAead()!]) {
+      for (const parts of [[plain], [plain.subarray(0, 7), plain.subarray(7)]]) {
+        const out = Buffer.concat(aead.seal(parts, plain.length, aad, nonce, key));
+        assert.equal(out.subarray(0, 16).toString("hex"), "d31a8d34648e60db7b86afbc53ef7ec2", aead.name);
+        assert.equal(out.subarray(plain.length).toString("hex"), tag, aead.name);
+        assert.deepEqual(aead.open(out, aad, nonce, key), plain, aead.name);
+        out[0] ^= 1;
+        assert.equal(aead.open(out, aad, nonce, key), undefined, `${aead.name}: a flipped bit`);
+      }
+    }
+  });
+
+  it("a sodium end and a node:crypto end talk, both ways, across key updates", () => {
+    const sodium = loadSodiumAead()!;
+    const split = splitAead(sodium, nodeAead);
+    for (const [x, y] of [[sodium, nodeAead], [nodeAead, sodium], [split, sodium], [nodeAead, split]]) {
+      const a = new SecureChannel(K1, K2, { aead: x, rekeyRecords: 3 });
+      const b = new SecureChannel(K2, K1, { aead: y, rekeyRecords: 3 });
+      for (let i = 0; i < 20; i++) {
+        const payload = "z".repeat(i % 2 ? i * 13 : LARGE_RECORD + i - 10); // either side of the split
+        assert.equal(decodeFrame(b.open(bodyOf(a.seal(frame(i, payload))))).payload.toString(), payload);
+        assert.equal(decodeFrame(a.open(bodyOf(b.seal(frame(i, `back ${i}`))))).payload.toString(), `back ${i}`);
+      }
+      assert.deepEqual(a.epochs, { send: 6, recv: 6 });
+    }
+  });
+
+  it("hex vector: record 0 is ChaCha20-Poly1305 with a zero nonce and the length header as AAD", () => {
     const { a } = pair();
     const rec = a.seal([Buffer.from("hi")]);
     const wire = Buffer.concat(rec);
     assert.equal(wire.subarray(0, 4).toString("hex"), "00000012"); // 2 + 16
-    const c = createCipheriv("aes-256-gcm", K1, Buffer.alloc(12), { authTagLength: 16 });
-    c.setAAD(Buffer.from("00000012", "hex"));
+    const c = createCipheriv("chacha20-poly1305", K1, Buffer.alloc(12), { authTagLength: 16 });
+    c.setAAD(Buffer.from("00000012", "hex"), { plaintextLength: 2 });
     const expected = Buffer.concat([c.update(Buffer.from("hi")), c.final(), c.getAuthTag()]);
     assert.equal(wire.subarray(4).toString("hex"), expected.toString("hex"));
     // record 1 uses nonce 1 (counter in the last 6 bytes): a different ciphertext for the same plaintext
@@ -120,24 +159,24 @@ describe("SecureChannel", () => {
 
 describe("SecureChannel: key update before the AEAD usage limits", () => {
   const next = (k: Buffer) => Buffer.from(hkdfSync("sha256", k, Buffer.alloc(0), "p2pnode/1 key update", 32));
-  const gcm = (key: Buffer, counter: number, header: string, plain: string) => {
+  const chacha = (key: Buffer, counter: number, header: string, plain: string) => {
     const iv = Buffer.alloc(12);
     iv.writeUIntBE(counter, 6, 6);
-    const c = createCipheriv("aes-256-gcm", key, iv, { authTagLength: 16 });
-    c.setAAD(Buffer.from(header, "hex"));
+    const c = createCipheriv("chacha20-poly1305", key, iv, { authTagLength: 16 });
+    c.setAAD(Buffer.from(header, "hex"), { plaintextLength: Buffer.byteLength(plain) });
     return Buffer.concat([c.update(Buffer.from(plain)), c.final(), c.getAuthTag()]).toString("hex");
   };
 
-  it("defaults: 2^24 records or 2^38 bytes per key", () => {
-    assert.equal(REKEY_RECORDS, 2 ** 24);
-    assert.equal(REKEY_BYTES, 2 ** 38);
+  it("defaults: 2^32 records or 2^40 bytes per key (far inside the 48-bit nonce counter)", () => {
+    assert.equal(REKEY_RECORDS, 2 ** 32);
+    assert.equal(REKEY_BYTES, 2 ** 40);
   });
 
   it("vector: after rekeyRecords records the key is HKDF(key, '', 'p2pnode/1 key update') and the counter restarts", () => {
     const a = new SecureChannel(K1, K2, { rekeyRecords: 2 });
     const wire = [0, 1, 2, 3, 4].map(() => Buffer.concat(a.seal([Buffer.from("hi")])).subarray(4).toString("hex"));
     const K1b = next(K1);
-    assert.deepEqual(wire, [gcm(K1, 0, "00000012", "hi"), gcm(K1, 1, "00000012", "hi"), gcm(K1b, 0, "00000012", "hi"), gcm(K1b, 1, "00000012", "hi"), gcm(next(K1b), 0, "00000012", "hi")]);
+    assert.deepEqual(wire, [chacha(K1, 0, "00000012", "hi"), chacha(K1, 1, "00000012", "hi"), chacha(K1b, 0, "00000012", "hi"), chacha(K1b, 1, "00000012", "hi"), chacha(next(K1b), 0, "00000012", "hi")]);
     assert.deepEqual(a.epochs, { send: 2, recv: 0 });
   });
 
