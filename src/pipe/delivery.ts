@@ -41,6 +41,8 @@ export class Delivery<P> {
   /** The pipe's own queue, read by recv() and for await. */
   readonly queue: MessageQueue;
   readonly #subs = new Set<Subscription>();
+  /** Subscriptions made with a signal: removes the abort listener. */
+  readonly #unlink = new Map<Subscription, () => void>();
   readonly #init: DeliveryInit<P>;
   #inbox: Message[] = [];
   #pumping = false;
@@ -70,14 +72,25 @@ export class Delivery<P> {
     if (!this.#pumping) void this.#pump();
   }
 
-  subscribe(filter: MessageFilter | undefined, closedError?: Error): Subscription {
+  /** A new subscription; `signal` ends it when aborted (as close() does: a `for await` over it ends quietly). */
+  subscribe(filter: MessageFilter | undefined, closedError?: Error, signal?: AbortSignal): Subscription {
     const sub = new Subscription(this.#init.pipe, filter, new MessageQueue(this.#released, this.#init.timers));
     if (closedError) sub.queue.end(closedError);
     this.#subs.add(sub);
+    if (signal) {
+      const onAbort = () => this.unsubscribe(sub);
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#unlink.set(sub, () => signal.removeEventListener("abort", onAbort));
+      }
+    }
     return sub;
   }
 
   unsubscribe(sub: Subscription): void {
+    this.#unlink.get(sub)?.();
+    this.#unlink.delete(sub);
     if (!this.#subs.delete(sub)) return;
     sub.queue.clear();
     sub.queue.end(new PipeClosedError("the subscription was closed"));
@@ -87,6 +100,8 @@ export class Delivery<P> {
   end(err: Error): void {
     this.queue.end(err);
     for (const s of this.#subs) s.queue.end(err);
+    for (const unlink of this.#unlink.values()) unlink(); // a long-lived signal keeps no closed pipe alive
+    this.#unlink.clear();
   }
 
   #released = (m: Message) => {

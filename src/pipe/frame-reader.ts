@@ -1,20 +1,70 @@
 /**
  * The receiving half's decoding: bytes in, authenticated frames out. Records
  * are cut by the socket-free RecordDecoder, opened by the session's channel,
- * and a BATCH record is unpacked (whole, so a bad batch delivers nothing).
+ * a BATCH record is unpacked (whole, so a bad batch delivers nothing), and a
+ * message sent as DATA fragments (FrameFlags.MORE) is put back together; its
+ * size is checked against maxMessageSize as each fragment arrives.
  */
-import { decodeBatch, decodeFrame, FRAME_HEADER_LENGTH, FrameType, RecordDecoder, TAG_LENGTH, type Frame } from "../session/frame.ts";
+import { decodeBatch, decodeFrame, FRAME_HEADER_LENGTH, FrameFlags, FrameType, MAX_RECORD_PLAINTEXT, RecordDecoder, TAG_LENGTH, type Frame } from "../session/frame.ts";
 import type { SecureChannel } from "../session/secure-channel.ts";
-import { MessageTooLargeError, PipeClosedError, WireError } from "../errors.ts";
+import { FrameError, MessageTooLargeError, PipeClosedError, WireError } from "../errors.ts";
+
+/** Puts fragmented DATA messages back together (pure). */
+export class Reassembly {
+  readonly #max: number;
+  #parts: Buffer[] = [];
+  #bytes = 0;
+  #seq = 0;
+  #flags = 0;
+
+  /** `maxMessageSize`: the most payload bytes one message may reach. */
+  constructor(maxMessageSize: number) {
+    this.#max = maxMessageSize;
+  }
+
+  /** Payload bytes held for the message in progress. */
+  get buffered(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Takes a DATA frame; returns the whole message's frame once its last fragment
+   * arrived, else undefined. A fragment of another seq or with other flags while a
+   * message is in progress is a FrameError; a message over the maximum is
+   * MessageTooLargeError, thrown before the fragment that would exceed it is kept.
+   */
+  push(f: Frame): Frame | undefined {
+    const more = (f.flags & FrameFlags.MORE) !== 0;
+    const flags = f.flags & ~FrameFlags.MORE;
+    if (this.#parts.length && (f.seq !== this.#seq || flags !== this.#flags)) {
+      throw new FrameError(`DATA seq ${f.seq} arrived inside fragmented message ${this.#seq}`);
+    }
+    if (!more && !this.#parts.length) return f; // the usual case: a whole message in one frame
+    if (this.#bytes + f.payload.length > this.#max) {
+      throw new MessageTooLargeError(`peer sent a fragmented message over ${this.#max} bytes`);
+    }
+    this.#parts.push(f.payload);
+    this.#bytes += f.payload.length;
+    this.#seq = f.seq;
+    this.#flags = flags;
+    if (more) return undefined;
+    const payload = Buffer.concat(this.#parts, this.#bytes);
+    this.#parts = [];
+    this.#bytes = 0;
+    return { ...f, flags, payload };
+  }
+}
 
 export class FrameReader {
   readonly #decoder: RecordDecoder;
   readonly #channel: SecureChannel;
+  readonly #reassembly: Reassembly;
 
-  /** Accepts records carrying up to `maxMessageSize` payload bytes. */
+  /** Accepts messages of up to `maxMessageSize` payload bytes, in records of at most MAX_RECORD_PLAINTEXT. */
   constructor(channel: SecureChannel, maxMessageSize: number) {
     this.#channel = channel;
-    this.#decoder = new RecordDecoder(maxMessageSize + FRAME_HEADER_LENGTH + TAG_LENGTH);
+    this.#decoder = new RecordDecoder(Math.min(maxMessageSize + FRAME_HEADER_LENGTH, MAX_RECORD_PLAINTEXT) + TAG_LENGTH);
+    this.#reassembly = new Reassembly(maxMessageSize);
   }
 
   /**
@@ -28,14 +78,20 @@ export class FrameReader {
       if (stopped()) return;
       const frame = decodeFrame(this.#channel.open(record));
       if (frame.type !== FrameType.BATCH) {
-        onFrame(frame);
+        this.#hand(frame, onFrame);
         continue;
       }
       for (const f of decodeBatch(frame.payload)) {
         if (stopped()) return;
-        onFrame(f);
+        this.#hand(f, onFrame);
       }
     }
+  }
+
+  #hand(f: Frame, onFrame: (f: Frame) => void): void {
+    if (f.type !== FrameType.DATA) return onFrame(f); // control frames may come between fragments
+    const whole = this.#reassembly.push(f);
+    if (whole) onFrame(whole);
   }
 }
 

@@ -236,9 +236,12 @@ export class Pipe extends EventEmitter<PipeEvents> implements SubscriptionOwner 
     return this.#delivery.queue.take({ ...opts, timeout: opts.timeout ?? this.options.recvTimeout });
   }
 
-  /** A separate stream of the messages matching `filter` (see the delivery order above). */
-  subscribe(filter?: MessageFilter): Subscription {
-    return this.#delivery.subscribe(filter, this.#closing.state === "closed" ? this.#closedError() : undefined);
+  /**
+   * A separate stream of the messages matching `filter` (see the delivery order above).
+   * `signal` ends it when aborted, like `sub.close()`: a `for await` over it ends quietly.
+   */
+  subscribe(filter?: MessageFilter, opts: { signal?: AbortSignal } = {}): Subscription {
+    return this.#delivery.subscribe(filter, this.#closing.state === "closed" ? this.#closedError() : undefined, opts.signal);
   }
 
   unsubscribe(sub: Subscription): void {

@@ -4,7 +4,7 @@
  * them, and holds everything unsealed while the transport is backed up — so
  * memory holds only what callers queued.
  */
-import { encodeFrameHeader, FRAME_HEADER_LENGTH, FrameType, MAX_BATCH_FRAMES, writeFrameHeader } from "../session/frame.ts";
+import { encodeFrameHeader, FRAGMENT_PAYLOAD, FRAME_HEADER_LENGTH, FrameFlags, FrameType, MAX_BATCH_FRAMES, MAX_RECORD_PLAINTEXT, writeFrameHeader } from "../session/frame.ts";
 import type { SecureChannel } from "../session/secure-channel.ts";
 import type { Clock } from "../util/clock.ts";
 import { Deque } from "./deque.ts";
@@ -12,7 +12,7 @@ import type { ResendBuffer, Unacked } from "./resend.ts";
 import type { ByteTransport } from "./transport.ts";
 
 /** Small frames queued together are sealed as one record up to this size (plaintext bytes). */
-const BATCH_BYTES = 64 * 1024;
+const BATCH_BYTES = MAX_RECORD_PLAINTEXT;
 const BATCH_FRAMES = MAX_BATCH_FRAMES; // the receiver refuses more (frame.ts)
 /** Per frame inside a BATCH: its u32 length. */
 const LENGTH_PREFIX = 4;
@@ -222,8 +222,10 @@ export class RecordWriter {
     let plain: Uint8Array[];
     if (batch.length === 1) {
       const [o] = batch;
+      const n = o.payload?.length ?? 0;
+      if (n > FRAGMENT_PAYLOAD) return this.#writeFragments(o, seqs[0], ack);
       const header = encodeFrameHeader(o.type, o.flags, seqs[0], ack);
-      plain = o.payload && o.payload.length ? [header, o.payload] : [header];
+      plain = n ? [header, o.payload!] : [header]; // not copied together: the AEAD takes parts
     } else {
       // One buffer for the whole BATCH (it is at most BATCH_BYTES): one copy of each small
       // payload here is far cheaper than one cipher.update() call per part.
@@ -242,6 +244,25 @@ export class RecordWriter {
       });
       plain = [buf];
     }
+    this.#sealAndWrite(plain, batch);
+  }
+
+  /**
+   * A message over one record's room goes as DATA fragments with one seq, each but the
+   * last flagged MORE, each its own record (the receiver reassembles; docs/protocol.md).
+   */
+  #writeFragments(o: Outgoing, seq: number, ack: number): void {
+    const payload = o.payload!;
+    for (let off = 0; off < payload.length; off += FRAGMENT_PAYLOAD) {
+      const end = Math.min(off + FRAGMENT_PAYLOAD, payload.length);
+      const last = end === payload.length;
+      const header = encodeFrameHeader(FrameType.DATA, last ? o.flags : o.flags | FrameFlags.MORE, seq, ack);
+      this.#sealAndWrite([header, payload.subarray(off, end)], last ? [o] : []); // the send settles with its last fragment
+    }
+  }
+
+  /** Seals one record and writes it; the frames in `batch` settle when the write calls back. */
+  #sealAndWrite(plain: Uint8Array[], batch: Outgoing[]): void {
     const parts = this.#channel.seal(plain);
     this.lastSend = this.#init.clock.now();
     this.#written.add(batch);

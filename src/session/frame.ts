@@ -1,8 +1,11 @@
 /**
  * The pipe's wire format, below and above the encryption (docs/protocol.md):
  *
- *   record    = length:u32be  sealed[length]          (sealed = AES-256-GCM(frame) + 16-byte tag)
+ *   record    = length:u32be  sealed[length]          (sealed = ChaCha20-Poly1305(frame) + 16-byte tag)
  *   frame     = version:u8 type:u8 flags:u8 reserved:u8 seq:u32be ack:u32be payload
+ *
+ * A frame is at most MAX_RECORD_PLAINTEXT bytes: a larger message goes as
+ * several DATA frames with one seq, each but the last flagged MORE.
  *
  * `RecordDecoder` is a socket-free state machine: push(chunk) returns the
  * complete record bodies, however the bytes were split.
@@ -19,6 +22,14 @@ export const TAG_LENGTH = 16;
  * Senders batch at most this many.
  */
 export const MAX_BATCH_FRAMES = 256;
+/**
+ * Most plaintext bytes in one record (a frame or a BATCH). Larger messages are split
+ * into DATA fragments (FrameFlags.MORE), so sealing, writing and opening overlap and a
+ * receiver never buffers more than one record of undecrypted bytes.
+ */
+export const MAX_RECORD_PLAINTEXT = 64 * 1024 + FRAME_HEADER_LENGTH;
+/** Payload bytes of one DATA fragment (a 64 KiB message still fits one record). */
+export const FRAGMENT_PAYLOAD = 64 * 1024;
 /** PING and PONG carry exactly the sender's clock (u64 ms): a fixed size, so a PONG cannot echo a large PING back. */
 export const PING_PAYLOAD_LENGTH = 8;
 
@@ -45,6 +56,8 @@ export enum FrameType {
 export const FrameFlags = {
   /** DATA payload was sent as a string (UTF-8). */
   TEXT: 1,
+  /** DATA: more fragments of this message (same seq) follow; the message ends with a fragment without it. */
+  MORE: 2,
 } as const;
 
 export interface Frame {

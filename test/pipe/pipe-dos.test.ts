@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, it } from "node:test";
-import { FrameError, WireError } from "../../src/errors.ts";
+import { FrameError, MessageTooLargeError, WireError } from "../../src/errors.ts";
 import { decodeBatch, decodeFrame, encodeFrameHeader, FrameFlags, FrameType, MAX_BATCH_FRAMES, RecordDecoder, type Frame } from "../../src/session/frame.ts";
 import { handshake } from "../../src/session/handshake.ts";
 import { Identity } from "../../src/identity/identity.ts";
@@ -70,7 +70,7 @@ const closedOrOpen = (pipe: Pipe, ms = 5000) =>
 
 describe("pipe: control frames from a hostile peer", () => {
   for (const [label, type, size] of [
-    ["a 1 MiB PING", FrameType.PING, MiB],
+    ["a 60 KiB PING", FrameType.PING, 60 * 1024],
     ["an empty PING", FrameType.PING, 0],
     ["a 7-byte PING", FrameType.PING, 7],
     ["a 9-byte PING", FrameType.PING, 9],
@@ -89,6 +89,16 @@ describe("pipe: control frames from a hostile peer", () => {
       if (errors.length) assert.equal(errors[0].payload[0], WireError.PROTOCOL); // when it got out before the socket was cut
     });
   }
+
+  it("a 1 MiB record (here a PING) is refused from its length alone, before it is buffered: records hold at most 64 KiB", async () => {
+    const peer = await rawPeer();
+    peer.write([frame(FrameType.PING, Buffer.alloc(MiB, 7))]);
+    const err = await closedOrOpen(peer.inbound);
+    assert.ok(err instanceof MessageTooLargeError, `pipe: ${String(err)}`);
+    assert.match((err as Error).message, /the maximum is 65564/);
+    await peer.closed;
+    assert.equal(countOf(peer.frames, FrameType.PONG), 0);
+  });
 
   it("200 PINGs in one BATCH are answered by one PONG (one outstanding at a time)", async () => {
     const peer = await rawPeer();
@@ -114,7 +124,8 @@ describe("pipe: control frames from a hostile peer", () => {
     await Promise.all(sends);
     await peer.inbound.send("end");
     await waitFor(() => texts(peer.frames).includes("end"), 10_000, "everything the node sent");
-    assert.equal(countOf(peer.frames, FrameType.DATA), 25);
+    // Each 1 MiB message arrives as 16 fragments (FrameFlags.MORE on all but its last).
+    assert.equal(peer.frames.filter((f) => f.type === FrameType.DATA && !(f.flags & FrameFlags.MORE)).length, 25);
     assert.equal(countOf(peer.frames, FrameType.PONG), 0, "no PONG was queued behind 23 MiB the peer does not read");
   });
 
