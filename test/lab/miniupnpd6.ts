@@ -18,7 +18,7 @@ import { join } from "node:path";
 import type { Lab } from "./lab.ts";
 import { PINHOLE_MARK } from "./nat-rules.ts";
 import { PORTS, PUBLIC_HOSTS, SITES, V6_PLAN, ns, type V6Site } from "./plan.ts";
-import type { Miniupnpd } from "./servers.ts";
+import { miniupnpdConf, type Miniupnpd } from "./servers.ts";
 
 export const UPNP_TABLE = "p2pn_upnp";
 
@@ -69,33 +69,7 @@ export async function startMiniupnpd6(lab: Lab, site: V6Site): Promise<Miniupnpd
   const nft = await lab.exec(router, ["nft", "-f", "-"], { input: upnpTable6() });
   if (nft.code !== 0) throw new Error(`miniupnpd nft table: ${nft.stderr}`);
   const conf = join(lab.dir, `miniupnpd6-${site}.conf`);
-  writeFileSync(conf, [
-    "ext_ifname=wan0",
-    "ext_ifname6=wan0",
-    "listening_ip=lan0",
-    `ipv6_listening_ip=${v6.gw}`,
-    `http_port=${PORTS.upnpHttp}`,
-    "enable_natpmp=yes",
-    "enable_upnp=yes",
-    "ext_perform_stun=yes",
-    `ext_stun_host=${s1}`,
-    `ext_stun_port=${PORTS.stun}`,
-    "force_igd_desc_v1=no",
-    "secure_mode=yes",
-    "system_uptime=yes",
-    "notify_interval=60",
-    "clean_ruleset_interval=600",
-    `uuid=3d3cec3a-8cf0-11e0-98ee-00${site === "a" ? "1" : "2"}a6bbeb7a6`,
-    `upnp_table_name=${UPNP_TABLE}`,
-    `upnp_nat_table_name=${UPNP_TABLE}`,
-    "upnp_forward_chain=upnp_forward",
-    "upnp_nat_chain=upnp_prerouting",
-    "upnp_nat_postrouting_chain=upnp_postrouting",
-    `lease_file=${join(lab.dir, `miniupnpd6-${site}.leases`)}`,
-    `allow 1024-65535 ${plan.lanNet} 1024-65535`,
-    "deny 0-65535 0.0.0.0/0 0-65535",
-    "",
-  ].join("\n"));
+  writeFileSync(conf, miniupnpdConf({ site, stunHost: s1, igd: 2, table: UPNP_TABLE, leaseFile: join(lab.dir, `miniupnpd6-${site}.leases`), lanNet: plan.lanNet, uuidTail: "6", ipv6Gw: v6.gw }));
   const proc = lab.spawn(router, "miniupnpd", ["-d", "-f", conf, "-P", join(lab.dir, `miniupnpd6-${site}.pid`)]);
   const host = Object.keys(v6.hosts)[0] as string;
   // Ready when it serves its description to a LAN host over IPv6.

@@ -140,31 +140,7 @@ export async function startMiniupnpd(lab: Lab, site: SiteName, opts: { igd?: 1 |
     if (r.code !== 0) throw new Error(`miniupnpd nft tables: ${r.stderr}`);
   });
   const conf = join(lab.dir, `miniupnpd-${site}.conf`);
-  writeFileSync(conf, [
-    "ext_ifname=wan0",
-    "listening_ip=lan0",
-    `http_port=${PORTS.upnpHttp}`,
-    "enable_natpmp=yes",
-    "enable_upnp=yes",
-    "ext_perform_stun=yes",
-    `ext_stun_host=${s1}`,
-    `ext_stun_port=${PORTS.stun}`,
-    `force_igd_desc_v1=${igd === 1 ? "yes" : "no"}`,
-    "secure_mode=yes",
-    "system_uptime=yes",
-    "notify_interval=60",
-    "clean_ruleset_interval=600",
-    `uuid=3d3cec3a-8cf0-11e0-98ee-00${site === "a" ? "1" : "2"}a6bbeb7a4`,
-    `upnp_table_name=${table}`,
-    `upnp_nat_table_name=${table}`,
-    "upnp_forward_chain=upnp_forward",
-    "upnp_nat_chain=upnp_prerouting",
-    "upnp_nat_postrouting_chain=upnp_postrouting",
-    `lease_file=${join(lab.dir, `miniupnpd-${site}.leases`)}`,
-    `allow 1024-65535 ${plan.lanNet} 1024-65535`,
-    "deny 0-65535 0.0.0.0/0 0-65535",
-    "",
-  ].join("\n"));
+  writeFileSync(conf, miniupnpdConf({ site, stunHost: s1, igd, table, leaseFile: join(lab.dir, `miniupnpd-${site}.leases`), lanNet: plan.lanNet, uuidTail: "4" }));
   const proc = lab.spawn(router, "miniupnpd", ["-d", "-f", conf, "-P", join(lab.dir, `miniupnpd-${site}.pid`)]);
   const gateway = plan.lanGw;
   const host = Object.keys(plan.hosts)[0] as string;
@@ -175,4 +151,35 @@ export async function startMiniupnpd(lab: Lab, site: SiteName, opts: { igd?: 1 |
     return r?.status === 200;
   }, () => proc.log());
   return { proc, site, router: ns(router), gateway, httpPort: PORTS.upnpHttp, igd };
+}
+
+/** The miniupnpd config the lab's routers run (IPv4 only, or with `ipv6Gw` its IPv6 side too). */
+export function miniupnpdConf(o: { site: string; stunHost: string; igd: 1 | 2; table: string; leaseFile: string; lanNet: string; uuidTail: string; ipv6Gw?: string }): string {
+  return [
+    "ext_ifname=wan0",
+    ...(o.ipv6Gw ? ["ext_ifname6=wan0"] : []),
+    "listening_ip=lan0",
+    ...(o.ipv6Gw ? [`ipv6_listening_ip=${o.ipv6Gw}`] : []),
+    `http_port=${PORTS.upnpHttp}`,
+    "enable_natpmp=yes",
+    "enable_upnp=yes",
+    "ext_perform_stun=yes",
+    `ext_stun_host=${o.stunHost}`,
+    `ext_stun_port=${PORTS.stun}`,
+    `force_igd_desc_v1=${o.igd === 1 ? "yes" : "no"}`,
+    "secure_mode=yes",
+    "system_uptime=yes",
+    "notify_interval=60",
+    "clean_ruleset_interval=600",
+    `uuid=3d3cec3a-8cf0-11e0-98ee-00${o.site === "a" ? "1" : "2"}a6bbeb7a${o.uuidTail}`,
+    `upnp_table_name=${o.table}`,
+    `upnp_nat_table_name=${o.table}`,
+    "upnp_forward_chain=upnp_forward",
+    "upnp_nat_chain=upnp_prerouting",
+    "upnp_nat_postrouting_chain=upnp_postrouting",
+    `lease_file=${o.leaseFile}`,
+    `allow 1024-65535 ${o.lanNet} 1024-65535`,
+    "deny 0-65535 0.0.0.0/0 0-65535",
+    "",
+  ].join("\n");
 }
