@@ -117,6 +117,10 @@ export class Node extends Closable<NodeEvents> {
   get nat(): NatReport | undefined {
     return this.#network.nat;
   }
+  /** The IPv6 discovery report (firewall or open; undefined without an IPv6 STUN server or global IPv6 address). */
+  get nat6(): NatReport | undefined {
+    return this.#network.nat6;
+  }
   /** Resolves with the NAT report once discovery finished (undefined without STUN servers). */
   natReady(): Promise<NatReport | undefined> {
     return this.#network.natReady();

@@ -111,7 +111,7 @@ describe("NAT discovery on IPv6 interfaces: firewalled vs open host, UDP and TCP
     const listen = async (host: string) => {
       const t0 = performance.now();
       const proc = lab.spawn(host, process.execPath, ["--import", "tsx", NODE, "listen", `${STUN4},${STUN6}`, broker]);
-      const ready = JSON.parse(await proc.waitForLine(/"event":"ready"/, 30_000)) as { addr: string; nat6: Array<string | null> };
+      const ready = JSON.parse(await proc.waitForLine(/"event":"ready"/, 30_000)) as { addr: string; nat6: Array<string | null>; report6: string | null };
       return { ...ready, ms: Math.round(performance.now() - t0), address: parseAddress(ready.addr) };
     };
     const [a1, b1, pub1] = await Promise.all([listen("a1"), listen("b1"), listen("pub1")]);
@@ -120,6 +120,7 @@ describe("NAT discovery on IPv6 interfaces: firewalled vs open host, UDP and TCP
       const itf = v6Itf(n.address);
       assert.equal(itf.nat6?.tcp.type, kind, `${name}: ${JSON.stringify(itf)}`);
       assert.equal(itf.nat6?.udp.type, kind, `${name}: ${JSON.stringify(itf)}`);
+      assert.equal(n.report6, kind, `${name}: node.nat6 is the IPv6 report`);
       times.push(`${name} node: IPv4 ${itf.nat.tcp.type}, IPv6 TCP ${itf.nat6?.tcp.type} / UDP ${itf.nat6?.udp.type} published; start to ready ${n.ms} ms`);
     }
     // IPv4 stays what the IPv4 run measured.

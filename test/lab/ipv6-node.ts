@@ -23,7 +23,7 @@ const v6 = node.address.interfaces.flatMap((i) => i.v6);
 if (mode === "listen") {
   node.onMessage(async (msg, pipe) => void (await pipe.send(msg.isText ? msg.text : msg.data)));
   node.on("pipe", (pipe) => out({ event: "pipe", strategy: pipe.strategy, remoteAddress: pipe.remoteAddress }));
-  out({ event: "ready", addr: node.addr, v6, nat: node.nat?.tcp?.natType ?? "unknown", nat6: node.address.interfaces.map((i) => i.nat6?.tcp.type ?? null) });
+  out({ event: "ready", addr: node.addr, v6, nat: node.nat?.tcp?.natType ?? "unknown", nat6: node.address.interfaces.map((i) => i.nat6?.tcp.type ?? null), report6: node.nat6?.tcp?.natType ?? null });
   process.on("SIGTERM", () => void node.close().then(() => process.exit(0)));
 } else {
   const t0 = performance.now();
