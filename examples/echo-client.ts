@@ -22,20 +22,19 @@ try {
 
   // Subscribe before sending, so no reply can slip past. A subscription gets
   // its own copy of every message that matches its filter (here: all of them).
-  const replies = pipe.subscribe();
+  // Iteration has no timeout of its own: the signal bounds the wait, ending the
+  // loop quietly when it aborts (the pipe stays open).
+  const wait = AbortSignal.timeout(5_000);
+  const replies = pipe.subscribe(undefined, { signal: wait });
   for (const text of texts) await pipe.send(text);
 
-  // Iteration has no timeout of its own: bound the wait by destroying the pipe,
-  // which ends the loop (a plain `await replies.next({ timeout })` works too).
-  const deadline = setTimeout(() => void pipe.destroy(new TimeoutError("no echo within 5 s")), 5_000);
   let received = 0;
   for await (const msg of replies) {
     console.log(`echo: ${msg.text}`);
     if (++received === texts.length) break;
   }
-  clearTimeout(deadline);
   replies.close();
-  if (received < texts.length) throw pipe.error ?? new Error("the pipe closed before every echo came back");
+  if (received < texts.length) throw pipe.error ?? new TimeoutError(`${received} of ${texts.length} echoes within 5 s`);
   await pipe.close(); // graceful: the service sees a clean close
   console.log(`done: ${received} echoes`);
 } catch (err) {
