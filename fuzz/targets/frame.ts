@@ -65,7 +65,7 @@ const REKEY = { rekeyRecords: 2 };
 function receive(stream: Uint8Array, sizes: readonly number[]): number {
   const dec = new RecordDecoder(MAX_RECORD);
   const rx = new SecureChannel(KEY_B, KEY_A, REKEY);
-  const whole = new Reassembly(4096); // fragments (FrameFlags.MORE) put together, as src/pipe/frame-reader.ts does
+  const whole = new Reassembly(4096, 4); // 4: the "frag" seed's size; fragments (FrameFlags.MORE) put together, as src/pipe/frame-reader.ts does
   let frames = 0;
   const hand = (f: Frame) => {
     if (f.type === FrameType.DATA && !whole.push(f)) return;

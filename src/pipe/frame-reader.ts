@@ -5,7 +5,7 @@
  * message sent as DATA fragments (FrameFlags.MORE) is put back together; its
  * size is checked against maxMessageSize as each fragment arrives.
  */
-import { decodeBatch, decodeFrame, FRAME_HEADER_LENGTH, FrameFlags, FrameType, MAX_RECORD_PLAINTEXT, RecordDecoder, TAG_LENGTH, type Frame } from "../session/frame.ts";
+import { decodeBatch, decodeFrame, FRAGMENT_PAYLOAD, FRAME_HEADER_LENGTH, FrameFlags, FrameType, MAX_RECORD_PLAINTEXT, RecordDecoder, TAG_LENGTH, type Frame } from "../session/frame.ts";
 import type { SecureChannel } from "../session/secure-channel.ts";
 import { FrameError, MessageTooLargeError, PipeClosedError, WireError } from "../errors.ts";
 
@@ -17,9 +17,16 @@ export class Reassembly {
   #seq = 0;
   #flags = 0;
 
-  /** `maxMessageSize`: the most payload bytes one message may reach. */
-  constructor(maxMessageSize: number) {
+  readonly #fragment: number;
+
+  /**
+   * `maxMessageSize`: the most payload bytes one message may reach; `fragment`:
+   * the payload of every fragment but the last (the wire's FRAGMENT_PAYLOAD;
+   * smaller in tests).
+   */
+  constructor(maxMessageSize: number, fragment = FRAGMENT_PAYLOAD) {
     this.#max = maxMessageSize;
+    this.#fragment = fragment;
   }
 
   /** Payload bytes held for the message in progress. */
@@ -40,6 +47,11 @@ export class Reassembly {
       throw new FrameError(`DATA seq ${f.seq} arrived inside fragmented message ${this.#seq}`);
     }
     if (!more && !this.#parts.length) return f; // the usual case: a whole message in one frame
+    // Every fragment but the last is exactly FRAGMENT_PAYLOAD (the sender's rule):
+    // otherwise a peer could pile up empty fragments, each an object we hold.
+    if (more && f.payload.length !== this.#fragment) {
+      throw new FrameError(`DATA fragment of ${f.payload.length} bytes (every fragment but the last has ${this.#fragment})`);
+    }
     if (this.#bytes + f.payload.length > this.#max) {
       throw new MessageTooLargeError(`peer sent a fragmented message over ${this.#max} bytes`);
     }

@@ -15,7 +15,7 @@ const dataFrame = (seq: number, flags: number, payload: Buffer): Frame => ({ typ
 
 describe("Reassembly (pure)", () => {
   it("a frame without MORE passes through unchanged; fragments come back as one message", () => {
-    const r = new Reassembly(100);
+    const r = new Reassembly(100, 2);
     const whole = dataFrame(1, FrameFlags.TEXT, Buffer.from("hi"));
     assert.equal(r.push(whole), whole);
     assert.equal(r.push(dataFrame(2, FrameFlags.TEXT | FrameFlags.MORE, Buffer.from("ab"))), undefined);
@@ -27,13 +27,15 @@ describe("Reassembly (pure)", () => {
   });
 
   it("the size limit is checked as fragments arrive, before the one that would pass it is kept", () => {
-    const r = new Reassembly(10);
-    r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(6)));
-    assert.throws(() => r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(5))), MessageTooLargeError);
-    assert.equal(r.buffered, 6);
-    const exact = new Reassembly(10);
-    exact.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(6)));
-    assert.equal(exact.push(dataFrame(1, 0, Buffer.alloc(4)))!.payload.length, 10);
+    const r = new Reassembly(10, 4);
+    r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(4)));
+    r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(4)));
+    assert.throws(() => r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(4))), MessageTooLargeError);
+    assert.equal(r.buffered, 8);
+    const exact = new Reassembly(10, 4);
+    exact.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(4)));
+    exact.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(4)));
+    assert.equal(exact.push(dataFrame(1, 0, Buffer.alloc(2)))!.payload.length, 10);
   });
 
   for (const [label, next] of [
@@ -42,11 +44,20 @@ describe("Reassembly (pure)", () => {
     ["other flags (TEXT changed)", dataFrame(2, FrameFlags.TEXT, Buffer.from("x"))],
   ] as const) {
     it(`${label} inside a fragmented message is a FrameError`, () => {
-      const r = new Reassembly(100);
+      const r = new Reassembly(100, 1);
       r.push(dataFrame(2, FrameFlags.MORE, Buffer.from("a")));
       assert.throws(() => r.push(next), FrameError);
     });
   }
+
+  it("a non-final fragment of any other size is a FrameError: empty fragments cannot pile up", () => {
+    const r = new Reassembly(1 << 20);
+    assert.throws(() => r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(0))), FrameError);
+    assert.throws(() => r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(FRAGMENT_PAYLOAD - 1))), FrameError);
+    assert.equal(r.buffered, 0);
+    assert.equal(r.push(dataFrame(1, FrameFlags.MORE, Buffer.alloc(FRAGMENT_PAYLOAD))), undefined);
+    assert.equal(r.push(dataFrame(1, 0, Buffer.alloc(0)))!.payload.length, FRAGMENT_PAYLOAD);
+  });
 });
 
 describe("pipe: large messages as fragments", () => {
